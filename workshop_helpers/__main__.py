@@ -1,0 +1,59 @@
+"""The workshop's command line: `python -m workshop_helpers SUBCOMMAND`.
+
+Every error a user can cause ends as one line on stderr and a non-zero exit, never a
+traceback (set KMS_WORKSHOP_DEBUG=1 to see one anyway).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+
+from .cli import fail
+
+# subcommand -> module with HELP, configure(parser) and run(args) -> int
+COMMANDS = {
+    "doctor": "workshop_helpers.doctor",
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m workshop_helpers", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name, module_name in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        sub_parser = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        module.configure(sub_parser)
+        sub_parser.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    from .errors import WorkshopError
+
+    try:
+        return int(args._run(args) or 0)
+    except WorkshopError as exc:
+        return fail(str(exc))
+    except ClientError as exc:
+        err = exc.response.get("Error", {})
+        op = getattr(exc, "operation_name", "call")
+        return fail(f"{op} failed: {err.get('Code', 'Error')}: {err.get('Message', '') or 'no message'}")
+    except BotoCoreError as exc:
+        return fail(str(exc))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as exc:  # noqa: BLE001 - the CLI promises no tracebacks
+        if os.environ.get("KMS_WORKSHOP_DEBUG"):
+            raise
+        return fail(f"unexpected {type(exc).__name__}: {exc} (set KMS_WORKSHOP_DEBUG=1 for details)", 1)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

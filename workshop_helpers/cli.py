@@ -1,0 +1,47 @@
+"""Shared pieces of the command line: backend options and one-line errors."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """--backend and --endpoint-url, defaulting to the environment like connect()."""
+    parser.add_argument(
+        "--backend",
+        default=os.environ.get("KMS_WORKSHOP_BACKEND") or None,
+        help="moto, endpoint or aws (default: $KMS_WORKSHOP_BACKEND, else moto)",
+    )
+    parser.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("KMS_WORKSHOP_ENDPOINT_URL") or None,
+        help="the local endpoint's URL (default: $KMS_WORKSHOP_ENDPOINT_URL)",
+    )
+    parser.add_argument("--region", default=None, help="AWS region (default: environment, else eu-west-1)")
+
+
+def connect_from_args(args, *, refuse_moto: str | None = None):
+    """connect() with the command line's backend options.
+
+    `refuse_moto` names the subcommand when the moto backend makes no sense for it:
+    moto lives inside one process, so what one command creates the next would not see.
+    """
+    from .backend import choose_backend, connect
+    from .errors import BackendError
+
+    if args.endpoint_url:
+        os.environ["KMS_WORKSHOP_ENDPOINT_URL"] = args.endpoint_url
+    backend = choose_backend(args.backend)
+    if refuse_moto and backend == "moto":
+        raise BackendError(
+            f"`{refuse_moto}` cannot use the moto backend (it lives inside one process); run "
+            "`python -m workshop_helpers serve` and pass --backend endpoint --endpoint-url URL."
+        )
+    return connect(backend, region=args.region)
+
+
+def fail(message: str, code: int = 2) -> int:
+    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+    return code

@@ -1,0 +1,42 @@
+"""`python -m workshop_helpers doctor`: is everything in place to run the workshop?"""
+
+from __future__ import annotations
+
+from importlib import metadata
+
+from .cli import add_backend_options, connect_from_args
+
+HELP = "check the backend, identity, package versions and that KMS answers"
+
+PACKAGES = ("boto3", "botocore", "moto", "cryptography", "aws-encryption-sdk", "jupyterlab", "ipywidgets")
+
+
+def versions() -> dict[str, str]:
+    found = {}
+    for name in PACKAGES:
+        try:
+            found[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def configure(parser) -> None:
+    add_backend_options(parser)
+
+
+def run(args) -> int:
+    ws = connect_from_args(args)
+    for key, value in ws.describe().items():
+        print(f"{key:<10} {value}")
+    for name, version in versions().items():
+        print(f"{name:<10} {version}" if len(name) <= 10 else f"{name} {version}")
+    missing = [n for n, v in versions().items() if v == "not installed"]
+    ws.client("kms").list_keys(Limit=1)  # errors become one line in __main__
+    print("kms        answers")
+    if missing:
+        from .errors import WorkshopError
+
+        raise WorkshopError(f"missing packages: {', '.join(missing)}; run `make install`.")
+    print("ok")
+    return 0
