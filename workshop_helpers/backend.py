@@ -38,7 +38,7 @@ TEST_SECRET_ACCESS_KEY = "testing"
 # error within seconds, not after botocore's default minutes of retrying.
 CONNECT_TIMEOUT = 3
 READ_TIMEOUT = 20
-MAX_ATTEMPTS = 2
+MAX_ATTEMPTS = 2  # in all: one try and one retry
 
 # Environment variables that could point a "moto" client somewhere real, or make it
 # sign with real credentials: moto ignores them.
@@ -65,7 +65,7 @@ def client_config():
     return Config(
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
-        retries={"max_attempts": MAX_ATTEMPTS, "mode": "standard"},
+        retries={"total_max_attempts": MAX_ATTEMPTS, "mode": "standard"},
     )
 
 
@@ -311,19 +311,31 @@ def _connect_aws(region: str | None) -> Workshop:
             "the aws backend is refused on Binder: it is a public service, never put AWS "
             "credentials there; use the moto backend (the default)."
         )
-    import boto3
-    from botocore.exceptions import BotoCoreError
-
     hooks.install()
-    try:
-        session = boto3.Session(region_name=choose_region(region))
-    except BotoCoreError as exc:  # ProfileNotFound and friends
-        raise BackendError(f"cannot set up AWS credentials: {exc}") from None
-    chosen = session.region_name or DEFAULT_REGION
-    ws = Workshop("aws", chosen, "", "", None, session)
+    session = aws_session(region)
+    ws = Workshop("aws", session.region_name, "", "", None, session)
     identity = _caller_identity(ws, "your AWS credentials")
     ws.account_id, ws.identity_arn = identity["Account"], identity["Arn"]
     return ws
+
+
+def aws_session(region: str | None = None):
+    """A boto3 Session on the standard credential chain.
+
+    Region: the argument, else AWS_REGION / AWS_DEFAULT_REGION, else the profile's own
+    region, else eu-west-1.
+    """
+    import boto3
+    from botocore.exceptions import BotoCoreError
+
+    try:
+        session = boto3.Session(region_name=choose_region(region))
+        if not session.region_name:
+            profile = os.environ.get("AWS_PROFILE") or os.environ.get("AWS_DEFAULT_PROFILE")
+            session = boto3.Session(region_name=DEFAULT_REGION, profile_name=profile)
+    except BotoCoreError as exc:  # ProfileNotFound and friends
+        raise BackendError(f"cannot set up AWS credentials: {exc}") from None
+    return session
 
 
 def _caller_identity(ws: Workshop, what: str) -> dict:
