@@ -11,3 +11,36 @@ def moto_workshop():
     import workshop_helpers
 
     return workshop_helpers.connect("moto")
+
+
+# --- fidelity: the same KMS in-process and over the `serve` endpoint ---------------------
+
+
+@pytest.fixture(scope="session")
+def fidelity_endpoint():
+    """`python -m workshop_helpers serve --port 0` for the whole session; must exit 0."""
+    from fidelity_support import ServeProcess
+
+    server = ServeProcess()
+    yield server
+    assert server.stop() == 0, "serve did not exit 0 on SIGTERM"
+
+
+@pytest.fixture(scope="session")
+def inprocess_kms_env(moto_workshop):
+    from fidelity_support import KmsEnv
+
+    return KmsEnv("inprocess", workshop=moto_workshop)
+
+
+@pytest.fixture(scope="session")
+def endpoint_kms_env(fidelity_endpoint):
+    from fidelity_support import KmsEnv
+
+    return KmsEnv("endpoint", endpoint_url=fidelity_endpoint.url)
+
+
+@pytest.fixture(params=["inprocess", "endpoint"])
+def kms_env(request):
+    """A KmsEnv for in-process moto (connect("moto")) and for the local endpoint."""
+    return request.getfixturevalue(f"{request.param}_kms_env")

@@ -16,6 +16,10 @@ from .cli import fail
 # subcommand -> module with HELP, configure(parser) and run(args) -> int
 COMMANDS = {
     "doctor": "workshop_helpers.doctor",
+    "encrypt": "workshop_helpers.cmd_encrypt",
+    "decrypt": "workshop_helpers.cmd_decrypt",
+    "serve": "workshop_helpers.server",
+    "cleanup": "workshop_helpers.cmd_cleanup",
 }
 
 

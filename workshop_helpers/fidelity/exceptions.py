@@ -74,3 +74,25 @@ class ValidationException(KmsError):
 
 class ExpiredTokenException(KmsError):
     """STS credentials past their expiration (KMS answers with this code too)."""
+
+
+# Human wording of the states KMS names in its KMSInvalidStateException messages.
+_STATE_WORDS = {
+    "PendingDeletion": "pending deletion",
+    "PendingImport": "pending import",
+    "Unavailable": "unavailable",
+}
+
+
+def invalid_state(key) -> KMSInvalidStateException:
+    """The KMSInvalidStateException KMS gives for a key in the wrong state for the call."""
+    words = _STATE_WORDS.get(key.key_state, key.key_state)
+    return KMSInvalidStateException(f"{key.arn} is {words}.")
+
+
+class UnrecognizedClientException(KmsError):
+    """KMS's answer to credentials it does not know (IAM answers InvalidClientTokenId)."""
+
+
+class InvalidSignatureException(KmsError):
+    """KMS's answer to a request signed with the wrong secret key."""

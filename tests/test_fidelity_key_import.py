@@ -1,0 +1,209 @@
+"""Issue B, point 1: key import (BYOK), in-process and over the endpoint."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+
+import pytest
+from cryptography.hazmat.primitives import serialization
+from fidelity_support import import_into, kms_error, wrap
+
+
+def _external_key(kms) -> str:
+    return kms.create_key(Origin="EXTERNAL", Description="fidelity import")["KeyMetadata"]["KeyId"]
+
+
+def _params(kms, key_id, algorithm="RSAES_OAEP_SHA_256", spec="RSA_2048"):
+    return kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm=algorithm, WrappingKeySpec=spec)
+
+
+def test_external_key_starts_pending_import_and_refuses_use(kms_env):
+    kms = kms_env.kms
+    meta = kms.create_key(Origin="EXTERNAL")["KeyMetadata"]
+    assert (meta["KeyState"], meta["Enabled"], meta["Origin"]) == ("PendingImport", False, "EXTERNAL")
+    with kms_error("KMSInvalidStateException"):
+        kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"x")
+    with kms_error("KMSInvalidStateException"):
+        kms.generate_data_key(KeyId=meta["KeyId"], KeySpec="AES_256")
+
+
+@pytest.mark.parametrize("algorithm", ["RSAES_OAEP_SHA_1", "RSAES_OAEP_SHA_256", "RSA_AES_KEY_WRAP_SHA_256"])
+def test_import_makes_the_key_encrypt_with_that_material(kms_env, algorithm):
+    kms = kms_env.kms
+    key_id = _external_key(kms)
+    params = _params(kms, key_id, algorithm)
+    public_key = serialization.load_der_public_key(params["PublicKey"])  # real DER SPKI
+    assert public_key.key_size == 2048
+    assert params["KeyId"].endswith(f":key/{key_id}")
+    valid_for = params["ParametersValidTo"] - dt.datetime.now(dt.timezone.utc)
+    assert dt.timedelta(hours=23) < valid_for <= dt.timedelta(hours=24)
+
+    material = os.urandom(32)
+    answer = kms.import_key_material(
+        KeyId=key_id, ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=wrap(params["PublicKey"], material, algorithm),
+        ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+    )
+    assert len(answer["KeyMaterialId"]) == 64
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert (meta["KeyState"], meta["Enabled"], meta["ExpirationModel"]) == (
+        "Enabled", True, "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"imported")["CiphertextBlob"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"imported"
+
+
+def test_the_material_really_is_the_key(kms_env):
+    """Decrypt a KMS blob by hand with the imported material: the simulation uses it."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from workshop_helpers.fidelity import ciphertext
+
+    kms = kms_env.kms
+    key_id = _external_key(kms)
+    material = os.urandom(32)
+    import_into(kms, key_id, material)
+    blob = ciphertext.parse(kms.encrypt(KeyId=key_id, Plaintext=b"by hand", EncryptionContext={"a": "b"})["CiphertextBlob"])
+    aad = b"kms-workshop-ciphertext" + blob.header + ciphertext.canonical_context({"a": "b"})
+    assert AESGCM(material).decrypt(blob.iv, blob.body + blob.tag, aad) == b"by hand"
+
+
+def test_notebook_01_flow_with_alias(kms_env):
+    kms = kms_env.kms
+    key_id = _external_key(kms)
+    import_into(kms, key_id, os.urandom(32))
+    alias = f"alias/ImportedCMK-{key_id[:8]}"
+    kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+    data_key = kms.generate_data_key(KeyId=alias, KeySpec="AES_256")
+    assert data_key["KeyId"].endswith(key_id)
+    assert kms.decrypt(CiphertextBlob=data_key["CiphertextBlob"])["Plaintext"] == data_key["Plaintext"]
+
+
+def test_token_of_another_key_is_invalid(kms_env):
+    kms = kms_env.kms
+    key_a, key_b = _external_key(kms), _external_key(kms)
+    params_b = _params(kms, key_b)
+    _params(kms, key_a)
+    with kms_error("InvalidImportTokenException"):
+        kms.import_key_material(
+            KeyId=key_a, ImportToken=params_b["ImportToken"],
+            EncryptedKeyMaterial=wrap(params_b["PublicKey"], os.urandom(32)),
+            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+        )
+
+
+def test_material_not_wrapped_with_the_public_key_is_invalid_ciphertext(kms_env):
+    kms = kms_env.kms
+    key_id = _external_key(kms)
+    params = _params(kms, key_id)
+    other = _params(kms, _external_key(kms))
+    with kms_error("InvalidCiphertextException"):
+        kms.import_key_material(
+            KeyId=key_id, ImportToken=params["ImportToken"],
+            EncryptedKeyMaterial=wrap(other["PublicKey"], os.urandom(32)),
+            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+        )
+
+
+def test_material_of_the_wrong_length_is_refused(kms_env):
+    kms = kms_env.kms
+    key_id = _external_key(kms)
+    with kms_error("IncorrectKeyMaterialException"):
+        import_into(kms, key_id, os.urandom(16))
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+
+
+def test_different_material_into_the_same_key_is_refused(kms_env):
+    kms = kms_env.kms
+    key_id = _external_key(kms)
+    import_into(kms, key_id, os.urandom(32))
+    with kms_error("IncorrectKeyMaterialException"):
+        import_into(kms, key_id, os.urandom(32))
+
+
+def test_delete_and_reimport_the_same_material(kms_env):
+    kms = kms_env.kms
+    key_id = _external_key(kms)
+    material = os.urandom(32)
+    first = import_into(kms, key_id, material)
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"survives")["CiphertextBlob"]
+
+    deleted = kms.delete_imported_key_material(KeyId=key_id)
+    assert deleted["KeyId"].endswith(key_id)
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    with kms_error("KMSInvalidStateException"):
+        kms.decrypt(CiphertextBlob=blob)
+    with kms_error("KMSInvalidStateException"):
+        kms.delete_imported_key_material(KeyId=key_id)
+
+    again = import_into(kms, key_id, material)
+    assert again["KeyMaterialId"] == first["KeyMaterialId"]
+    assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"survives"
+
+
+def test_import_operations_refuse_keys_kms_made(kms_env):
+    kms = kms_env.kms
+    key_id = kms.create_key()["KeyMetadata"]["KeyId"]
+    with kms_error("UnsupportedOperationException"):
+        _params(kms, key_id)
+    with kms_error("UnsupportedOperationException"):
+        kms.delete_imported_key_material(KeyId=key_id)
+
+
+def test_expiring_material_shows_valid_to(kms_env):
+    kms = kms_env.kms
+    key_id = _external_key(kms)
+    valid_to = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=3)
+    import_into(kms, key_id, os.urandom(32), ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=valid_to)
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["ExpirationModel"] == "KEY_MATERIAL_EXPIRES"
+    assert abs((meta["ValidTo"] - valid_to).total_seconds()) < 1
+
+
+def test_expiry_parameters_are_validated(kms_env):
+    kms = kms_env.kms
+    key_id = _external_key(kms)
+    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(minutes=1)
+    with kms_error("ValidationException"):
+        import_into(kms, key_id, os.urandom(32), ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=past)
+    with kms_error("ValidationException"):
+        import_into(kms, key_id, os.urandom(32), ExpirationModel="KEY_MATERIAL_EXPIRES")
+    with kms_error("ValidationException"):
+        kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm="RSAES_PKCS1_V1_5", WrappingKeySpec="RSA_2048")
+
+
+def test_expired_material_returns_the_key_to_pending_import(moto_workshop):
+    """Expiry needs time to pass: in-process, where the clock of the import state can be
+    moved; the endpoint runs the same code."""
+    from workshop_helpers.fidelity import key_import
+
+    kms = moto_workshop.client("kms")
+    key_id = _external_key(kms)
+    soon = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)
+    import_into(kms, key_id, os.urandom(32), ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=soon)
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"x")["CiphertextBlob"]
+    from moto.kms.models import kms_backends
+
+    key = kms_backends["123456789012"]["eu-west-1"].keys[key_id]
+    key_import.state_of(key).valid_to -= 2 * 3600  # an hour in the past
+    assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
+    with kms_error("KMSInvalidStateException"):
+        kms.decrypt(CiphertextBlob=blob)
+
+
+def test_expired_import_token(moto_workshop):
+    from moto.kms.models import kms_backends
+
+    from workshop_helpers.fidelity import key_import
+
+    kms = moto_workshop.client("kms")
+    key_id = _external_key(kms)
+    params = _params(kms, key_id)
+    key = kms_backends["123456789012"]["eu-west-1"].keys[key_id]
+    key_import.state_of(key).parameters[-1].valid_to -= 25 * 3600
+    with kms_error("ExpiredImportTokenException"):
+        kms.import_key_material(
+            KeyId=key_id, ImportToken=params["ImportToken"],
+            EncryptedKeyMaterial=wrap(params["PublicKey"], os.urandom(32)),
+            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+        )

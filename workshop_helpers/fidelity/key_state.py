@@ -1,0 +1,85 @@
+"""Key states as KMS enforces them: which states refuse cryptographic operations, and the
+rules of disable/enable and of scheduling and cancelling deletion."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from moto.core.utils import unix_time, utcnow
+
+from . import key_import
+from .exceptions import DisabledException, KMSInvalidStateException, ValidationException, invalid_state
+
+MIN_PENDING_DAYS = 7
+MAX_PENDING_DAYS = 30
+
+def current_state(key: Any) -> str:
+    """The key's state now: imported material past its ValidTo has expired meanwhile."""
+    key_import.expire_if_due(key)
+    return key.key_state
+
+
+def require_usable(key: Any) -> None:
+    """Refuse cryptographic use of a key that is not Enabled, as KMS does."""
+    state = current_state(key)
+    if state == "Enabled":
+        return
+    if state == "Disabled":
+        raise DisabledException(f"{key.arn} is disabled.")
+    raise invalid_state(key)
+
+
+def disable(key: Any) -> None:
+    state = current_state(key)
+    if state not in ("Enabled", "Disabled"):
+        raise invalid_state(key)
+    key.enabled = False
+    key.key_state = "Disabled"
+
+
+def enable(key: Any) -> None:
+    state = current_state(key)
+    if state not in ("Enabled", "Disabled"):
+        raise invalid_state(key)
+    key.enabled = True
+    key.key_state = "Enabled"
+
+
+def validate_pending_window(days: Any) -> int:
+    if days is None:
+        return MAX_PENDING_DAYS
+    if not isinstance(days, int) or isinstance(days, bool):
+        raise ValidationException(f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must be an integer")
+    if days < MIN_PENDING_DAYS:
+        raise ValidationException(
+            f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy "
+            f"constraint: Member must have value greater than or equal to {MIN_PENDING_DAYS}"
+        )
+    if days > MAX_PENDING_DAYS:
+        raise ValidationException(
+            f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy "
+            f"constraint: Member must have value less than or equal to {MAX_PENDING_DAYS}"
+        )
+    return days
+
+
+def schedule_deletion(key: Any, days: int) -> float:
+    """Put the key in PendingDeletion for `days` (already validated); returns DeletionDate."""
+    if current_state(key) == "PendingDeletion":
+        raise invalid_state(key)
+    key.enabled = False
+    key.key_state = "PendingDeletion"
+    key.deletion_date = utcnow() + timedelta(days=days)
+    key.pending_deletion_window_in_days = days
+    return unix_time(key.deletion_date)
+
+
+def cancel_deletion(key: Any) -> None:
+    """Back to Disabled (PendingImport if the key has no material), as KMS does."""
+    if current_state(key) != "PendingDeletion":
+        raise KMSInvalidStateException(f"{key.arn} is not pending deletion.")
+    key.deletion_date = None
+    key.pending_deletion_window_in_days = None
+    key.enabled = False
+    key.key_state = "Disabled" if getattr(key, "key_material", None) else "PendingImport"
