@@ -1,0 +1,278 @@
+"""workshop_helpers.display: masking, expected errors, diagrams, byte views, CLI text, tables."""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import xml.etree.ElementTree as ET
+from dataclasses import replace
+
+import pytest
+from botocore.exceptions import ClientError
+
+from workshop_helpers import display
+from workshop_helpers.display import (
+    aws_cli,
+    compare_bytes,
+    direct_diagram,
+    envelope_diagram,
+    expect_error,
+    key_lifecycle_diagram,
+    mask,
+    response_table,
+    reveal,
+)
+from workshop_helpers.errors import WorkshopError
+
+
+def client_error(code: str, message: str = "msg", op: str = "Decrypt") -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, op)
+
+
+# --- masking -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("size", [16, 24, 32, 64, 1024])
+def test_mask_never_shows_the_whole_key(size):
+    for _ in range(20):
+        secret = os.urandom(size)
+        encoded = base64.b64encode(secret).decode()
+        shown = mask(secret)
+        assert encoded not in shown and len(shown) == len(encoded)
+        visible = shown.replace("*", "")
+        assert len(visible) == 8 and shown[:4] == encoded[:4] and shown[-4:] == encoded[-4:]
+        assert shown.count("*") >= len(encoded) - 8
+
+
+def test_mask_hides_short_secrets_entirely():
+    assert set(mask(b"abc")) == {"*"}
+    assert set(mask(os.urandom(8))) == {"*"}
+
+
+def test_mask_of_base64_text_is_the_same_as_of_bytes():
+    key = os.urandom(32)
+    assert mask(base64.b64encode(key).decode()) == mask(key)
+
+
+def test_reveal_only_on_moto(moto_workshop):
+    key = os.urandom(32)
+    assert reveal(key, moto_workshop) == base64.b64encode(key).decode()
+    for backend in ("endpoint", "aws"):
+        with pytest.raises(WorkshopError, match="only on the moto backend"):
+            reveal(key, replace(moto_workshop, backend=backend))
+
+
+# --- expect_error ------------------------------------------------------------------------
+
+
+def test_expect_error_catches_the_expected_code(capsys):
+    with expect_error("InvalidCiphertextException") as caught:
+        raise client_error("InvalidCiphertextException", "")
+    assert caught.caught and caught.code == "InvalidCiphertextException" and caught.operation == "Decrypt"
+    out = capsys.readouterr().out
+    assert "Refused as expected: Decrypt -> InvalidCiphertextException" in out
+    html = caught._repr_html_()
+    assert "Decrypt" in html and "InvalidCiphertextException" in html and "role='note'" in html
+
+
+def test_expect_error_fails_when_the_call_succeeds():
+    with pytest.raises(AssertionError, match="expected AccessDeniedException but the call succeeded"):
+        with expect_error("AccessDeniedException", quiet=True):
+            pass
+
+
+def test_expect_error_fails_on_another_code_and_chains_it():
+    original = client_error("AccessDeniedException")
+    with pytest.raises(AssertionError, match="expected InvalidCiphertextException but got AccessDeniedException") as info:
+        with expect_error("InvalidCiphertextException", quiet=True):
+            raise original
+    assert info.value.__cause__ is original
+
+
+def test_expect_error_accepts_any_of_several_codes():
+    with expect_error("NotFoundException", "KMSInvalidStateException", quiet=True) as caught:
+        raise client_error("KMSInvalidStateException")
+    assert caught.code == "KMSInvalidStateException"
+
+
+def test_expect_error_matches_class_names_bases_and_code_attributes():
+    class Base(Exception):
+        pass
+
+    class Special(Base):
+        pass
+
+    with expect_error("Base", quiet=True) as caught:
+        raise Special("x")
+    assert caught.code == "Special"
+
+    class Coded(Exception):
+        code = "ThrottlingException"
+
+    with expect_error("ThrottlingException", quiet=True):
+        raise Coded()
+
+    from cryptography.exceptions import InvalidTag
+
+    with expect_error("InvalidTag", quiet=True):
+        raise InvalidTag()
+
+
+def test_expect_error_does_not_swallow_keyboard_interrupt():
+    with pytest.raises(KeyboardInterrupt):
+        with expect_error("KeyboardInterrupt", quiet=True):
+            raise KeyboardInterrupt
+
+
+def test_expect_error_needs_a_code():
+    with pytest.raises(ValueError):
+        with expect_error():
+            pass
+
+
+def test_expect_error_with_real_kms(moto_workshop):
+    kms = moto_workshop.client("kms")
+    key_id = kms.create_key(Description="test_display")["KeyMetadata"]["KeyId"]
+    with expect_error("ValidationException", quiet=True) as caught:
+        kms.encrypt(KeyId=key_id, Plaintext=b"x" * 4097)
+    assert "4096" in caught.message
+    with pytest.raises(AssertionError, match="succeeded"):
+        with expect_error("NotFoundException", quiet=True):
+            kms.list_keys()
+
+
+# --- SVG ---------------------------------------------------------------------------------
+
+
+def _svg_ok(svg: str) -> ET.Element:
+    root = ET.fromstring(svg)
+    ns = "{http://www.w3.org/2000/svg}"
+    title, desc = root.find(f"{ns}title"), root.find(f"{ns}desc")
+    assert title is not None and title.text and desc is not None and desc.text
+    assert root.get("role") == "img"
+    ids = root.get("aria-labelledby").split()
+    assert ids == [title.get("id"), desc.get("id")]
+    return root
+
+
+@pytest.mark.parametrize("step", [None, "generate", "encrypt", "store", "decrypt"])
+def test_envelope_diagram(step):
+    diagram = envelope_diagram(step)
+    _svg_ok(diagram._repr_svg_())
+    for label in ("KMS key", "Data key", "Encrypted data key", "Ciphertext"):
+        assert label in diagram.svg
+    assert diagram.svg in diagram._repr_html_()
+    assert "at 0x" not in repr(diagram) and repr(diagram).startswith("[diagram]")
+    if step:
+        assert "#c2410c" in diagram.svg  # something is highlighted
+
+
+def test_diagram_ids_are_unique_and_steps_validated():
+    a, b = envelope_diagram("generate"), envelope_diagram("generate")
+    assert re.search(r'id="([^"]+)-title"', a.svg).group(1) != re.search(r'id="([^"]+)-title"', b.svg).group(1)
+    with pytest.raises(ValueError):
+        envelope_diagram("explode")
+    with pytest.raises(ValueError):
+        key_lifecycle_diagram("Sleeping")
+
+
+def test_other_diagrams():
+    _svg_ok(direct_diagram("encrypt").svg)
+    _svg_ok(direct_diagram("decrypt").svg)
+    lifecycle = key_lifecycle_diagram("PendingDeletion")
+    _svg_ok(lifecycle.svg)
+    assert "now PendingDeletion" in lifecycle.title
+
+
+# --- bytes view --------------------------------------------------------------------------
+
+
+def test_byte_stats_tell_text_from_ciphertext():
+    text = b"plain words, nothing hidden here " * 8
+    noise = os.urandom(4096)
+    t, n = display.byte_stats(text), display.byte_stats(noise)
+    assert t["printable_share"] == 1.0 and n["printable_share"] < 0.5
+    assert n["entropy_bits_per_byte"] > 7.5 > t["entropy_bits_per_byte"]
+    assert sum(t["histogram"]) == len(text) and len(n["histogram"]) == 16
+    assert display.byte_stats(b"")["length"] == 0
+
+
+def test_hexdump():
+    lines = display.hexdump(b"ABC" + bytes(range(100)), limit=32)
+    assert lines[0].startswith("0000  41 42 43 00") and lines[0].endswith("|")
+    assert lines[-1] == "... 71 more bytes"
+
+
+def test_compare_bytes_marks_the_varying_side():
+    view = compare_bytes(b"hello", os.urandom(40))
+    html = view._repr_html_()
+    assert html.count("<svg") == 2 and "kw-var" in html
+    assert repr(view) == "[bytes] Plaintext: 5 bytes; Ciphertext: 40 bytes"
+    # the plaintext side is not marked: it is compared by nbval
+    plain_part = html.split("<h4")[1]
+    assert 'class="kw-var"' not in plain_part
+
+
+def test_sanitizer_makes_ciphertext_views_comparable():
+    """What tests/nbval-sanitize.cfg does to two views of different ciphertexts."""
+    import configparser
+    import pathlib
+
+    cfg = configparser.ConfigParser(interpolation=None)
+    cfg.read(pathlib.Path(__file__).with_name("nbval-sanitize.cfg"))
+    rules = [(cfg[s]["regex"], cfg[s]["replace"]) for s in cfg.sections()]
+
+    def sanitize(text):
+        for regex, repl in rules:
+            text = re.sub(regex, repl, text)
+        return text
+
+    a = compare_bytes(b"same text", os.urandom(48))._repr_html_()
+    b = compare_bytes(b"same text", os.urandom(48))._repr_html_()
+    a, b = re.sub(r"kw-hist-\d+", "kw-hist-N", a), re.sub(r"kw-hist-\d+", "kw-hist-N", b)
+    assert a != b and sanitize(a) == sanitize(b)
+    assert sanitize(mask(os.urandom(32))) == "MASKED"
+
+
+# --- CLI text and tables -----------------------------------------------------------------
+
+
+def test_aws_cli_generate_data_key():
+    cmd = aws_cli("generate_data_key", {"KeyId": "alias/ImportedCMK", "KeySpec": "AES_256",
+                                        "EncryptionContext": {"project": "workshop"}})
+    assert str(cmd) == ("aws kms generate-data-key --key-id alias/ImportedCMK --key-spec AES_256 "
+                        "--encryption-context project=workshop")
+    assert "$ aws kms generate-data-key" in cmd._repr_html_()
+
+
+def test_aws_cli_blobs_files_and_queries():
+    cmd = aws_cli("decrypt", {"CiphertextBlob": b"\x01\x02", "EncryptionContext": {"a": "b", "c": "d"}},
+                  files={"CiphertextBlob": "datakeyEncrypted.bin"}, output="text", query="Plaintext")
+    assert str(cmd) == ("aws kms decrypt --ciphertext-blob fileb://datakeyEncrypted.bin "
+                        "--encryption-context a=b,c=d --output text --query Plaintext")
+    assert "\\\n    --" in cmd.wrapped(40)
+    assert str(aws_cli("encrypt", {"Plaintext": b"x"})) == "aws kms encrypt --plaintext fileb://plaintext.bin"
+    odd = aws_cli("encrypt", {"EncryptionContext": {"who": "a b"}, "GrantTokens": ["t1", "t2"]})
+    assert "--encryption-context '{\"who\":\"a b\"}'" in str(odd) and "--grant-tokens t1 t2" in str(odd)
+    assert display.cli.kebab("NumberOfBytes") == "number-of-bytes"
+    assert display.cli.kebab("KMSKeyId") == "kms-key-id"
+
+
+def test_response_table_masks_and_shortens():
+    key, blob = os.urandom(32), os.urandom(184)
+    table = response_table({"Plaintext": key, "CiphertextBlob": blob, "KeyId": "arn:k",
+                            "ResponseMetadata": {"RequestId": "r"}})
+    text, html = repr(table), table._repr_html_()
+    for shown in (text, html):
+        assert base64.b64encode(key).decode() not in shown
+        assert base64.b64encode(blob).decode() not in shown
+        assert "ResponseMetadata" not in shown and "(184 bytes)" in shown and "masked" in shown
+    noted = response_table({"KeyId": "k"}, notes={"KeyId": "which key"})
+    assert "which key" in noted._repr_html_() and "What it is" in noted._repr_html_()
+
+
+def test_table_of_a_dict():
+    t = display.table({"a": 1, "b": "two"}, caption="cap")
+    assert repr(t) == "cap\na | 1\nb | two"
+    assert "<caption" in t._repr_html_()

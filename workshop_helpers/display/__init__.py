@@ -1,0 +1,46 @@
+"""Turning the workshop's data into pictures: one module per job.
+
+- errors: `expect_error(*codes)` renders an expected failure, fails if there is none
+- masking: `mask(secret)` and the moto-only `reveal(secret, ws)`
+- svg: `envelope_diagram(highlight)` and `direct_diagram()`
+- bytes_view: `compare_bytes(plaintext, ciphertext)`, hex dumps and byte histograms
+- cli: `aws_cli(operation, params)`, the AWS CLI command equivalent to a boto3 call
+- tables: `response_table(response)` (secrets masked, blobs shortened), `table(rows)`
+- trail, sse_cse: the audit-trail table and the server- and client-side diagrams
+  (imported from their modules directly)
+
+Helpers elsewhere return plain data; these functions turn it into HTML or SVG objects
+that render in Jupyter and print as plain text anywhere else.
+"""
+
+from ._html import show
+from .bytes_view import BytesView, byte_stats, compare_bytes, hexdump
+from .cli import CliCommand, aws_cli
+from .errors import CaughtError, error_code, expect_error
+from .masking import mask, reveal
+from .svg import Diagram, direct_diagram, envelope_diagram, key_lifecycle_diagram
+from .tables import Table, response_rows, response_table, shorten_blob, table
+
+__all__ = [
+    "BytesView",
+    "CaughtError",
+    "CliCommand",
+    "Diagram",
+    "Table",
+    "aws_cli",
+    "byte_stats",
+    "compare_bytes",
+    "direct_diagram",
+    "envelope_diagram",
+    "error_code",
+    "expect_error",
+    "hexdump",
+    "key_lifecycle_diagram",
+    "mask",
+    "response_rows",
+    "response_table",
+    "reveal",
+    "shorten_blob",
+    "show",
+    "table",
+]

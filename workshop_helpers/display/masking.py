@@ -1,0 +1,50 @@
+"""Masking plaintext keys: what may be shown of a secret, and the one way to see it all.
+
+`mask(secret)` shows the base64 form with only its first and last few characters, as the
+workshop does when it prints a data key ("97**...**OOL"): enough to tell two keys apart,
+far too little to use one. `reveal(secret, ws)` shows everything, and only on the moto
+backend, where the keys are simulated and die with the kernel.
+"""
+
+from __future__ import annotations
+
+import base64
+
+from ..errors import WorkshopError
+
+VISIBLE = 4  # characters shown at each end
+MIN_HIDDEN = 8  # below this many hidden characters, everything is hidden
+
+
+def _as_base64(secret: bytes | bytearray | memoryview | str) -> str:
+    if isinstance(secret, str):
+        return secret
+    return base64.b64encode(bytes(secret)).decode("ascii")
+
+
+def mask(secret: bytes | bytearray | memoryview | str, visible: int = VISIBLE) -> str:
+    """The base64 form of `secret` with all but `visible` characters at each end hidden.
+
+    Bytes are base64-encoded first; a str is taken to be base64 already. Short secrets,
+    where the ends would give too much away, are hidden entirely.
+    """
+    text = _as_base64(secret)
+    visible = max(0, int(visible))
+    if len(text) - 2 * visible < MIN_HIDDEN or len(text) < 4 * visible:
+        return "*" * max(len(text), MIN_HIDDEN)
+    return text[:visible] + "*" * (len(text) - 2 * visible) + text[-visible:]
+
+
+def reveal(secret: bytes | bytearray | memoryview | str, ws) -> str:
+    """The full base64 form of `secret`, only on the moto backend.
+
+    Anywhere else (a shared endpoint, a real account) a revealed key could end up in a
+    saved notebook, a screen share or a log: the helper refuses.
+    """
+    backend = getattr(ws, "backend", None)
+    if backend != "moto":
+        raise WorkshopError(
+            f"reveal() works only on the moto backend (this is {backend!r}): a plaintext key "
+            "from a real or shared backend must never be shown in full."
+        )
+    return _as_base64(secret)

@@ -1,0 +1,248 @@
+"""SVG diagrams of envelope encryption and of direct encryption.
+
+`envelope_diagram(highlight=...)` draws the KMS key, the data key, the encrypted data key,
+the plaintext and the ciphertext, and highlights one step: "generate", "encrypt",
+"store" or "decrypt". `direct_diagram()` draws encryption under the KMS key itself.
+Every SVG has a <title> and a <desc> (referenced by aria-labelledby), so a screen reader
+announces what the picture shows.
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from ._html import Rich, esc
+
+STEPS = ("generate", "encrypt", "store", "decrypt")
+
+STEP_TEXT = {
+    None: "A data key encrypts the data; the KMS key encrypts the data key.",
+    "generate": "Step 1, GenerateDataKey: KMS returns the data key twice, in plaintext and "
+    "encrypted under the KMS key.",
+    "encrypt": "Step 2: the plaintext data key encrypts the data outside KMS (AES-256-GCM).",
+    "store": "Step 3: the encrypted data key is stored with the ciphertext; the plaintext data "
+    "key is discarded.",
+    "decrypt": "Step 4, Decrypt: KMS decrypts the encrypted data key, which then decrypts the "
+    "ciphertext outside KMS.",
+}
+
+_ids = itertools.count(1)
+
+HI = "#c2410c"  # highlight (orange 700: 4.5:1 on white)
+LO = "#6b7280"  # everything else (grey 500)
+FILL_HI = "#ffedd5"
+FILL_LO = "#f9fafb"
+
+
+class Diagram(Rich):
+    """An SVG picture; `.svg` holds the markup."""
+
+    def __init__(self, svg: str, title: str, desc: str):
+        self.svg, self.title, self.desc = svg, title, desc
+
+    def _repr_svg_(self) -> str:
+        return self.svg
+
+    def html(self) -> str:
+        return (
+            f"<figure class='kms-diagram' style='margin:.5em 0'>{self.svg}"
+            f"<figcaption style='font-size:90%;color:#374151'>{esc(self.desc)}</figcaption></figure>"
+        )
+
+    def text(self) -> str:
+        return f"[diagram] {self.title}: {self.desc}"
+
+
+def _box(x, y, w, h, label, sub="", hot=False, crossed=False) -> str:
+    stroke, fill = (HI, FILL_HI) if hot else (LO, FILL_LO)
+    width = 3 if hot else 1.5
+    parts = [
+        f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="8" fill="{fill}" '
+        f'stroke="{stroke}" stroke-width="{width}"/>',
+        f'<text x="{x + w / 2}" y="{y + (h / 2 - 4 if sub else h / 2 + 5)}" text-anchor="middle" '
+        f'font-size="14" font-weight="600" fill="#111827">{esc(label)}</text>',
+    ]
+    if sub:
+        parts.append(
+            f'<text x="{x + w / 2}" y="{y + h / 2 + 14}" text-anchor="middle" font-size="11" '
+            f'fill="#374151">{esc(sub)}</text>'
+        )
+    if crossed:
+        parts.append(
+            f'<line x1="{x + 6}" y1="{y + 6}" x2="{x + w - 6}" y2="{y + h - 6}" stroke="{HI}" stroke-width="3"/>'
+            f'<line x1="{x + w - 6}" y1="{y + 6}" x2="{x + 6}" y2="{y + h - 6}" stroke="{HI}" stroke-width="3"/>'
+        )
+    return "".join(parts)
+
+
+def _arrow(x1, y1, x2, y2, hot=False, label="", dashed=False, marker="a") -> str:
+    stroke = HI if hot else LO
+    width = 3 if hot else 1.5
+    dash = ' stroke-dasharray="6 4"' if dashed else ""
+    out = (
+        f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{stroke}" stroke-width="{width}"{dash} '
+        f'marker-end="url(#{marker}-{"hi" if hot else "lo"})"/>'
+    )
+    if label:
+        out += (
+            f'<text x="{(x1 + x2) / 2}" y="{(y1 + y2) / 2 - 6}" text-anchor="middle" font-size="11" '
+            f'fill="{stroke}" stroke="#ffffff" stroke-width="4" paint-order="stroke">{esc(label)}</text>'
+        )
+    return out
+
+
+def _markers(prefix: str) -> str:
+    return "".join(
+        f'<marker id="{prefix}-{name}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
+        f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{color}"/></marker>'
+        for name, color in (("hi", HI), ("lo", LO))
+    )
+
+
+def _svg(width: int, height: int, title: str, desc: str, body: str, uid: str) -> str:
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" width="{width}" '
+        f'height="{height}" role="img" aria-labelledby="{uid}-title {uid}-desc" '
+        f'font-family="system-ui, sans-serif" style="max-width:100%;height:auto">'
+        f'<title id="{uid}-title">{esc(title)}</title><desc id="{uid}-desc">{esc(desc)}</desc>'
+        f"<defs>{_markers(uid)}</defs>{body}</svg>"
+    )
+
+
+def envelope_diagram(highlight: str | None = None) -> Diagram:
+    """The envelope, with step `highlight` (one of STEPS, or None) drawn in orange."""
+    if highlight not in (None, *STEPS):
+        raise ValueError(f"highlight must be one of {', '.join(STEPS)} or None, not {highlight!r}")
+    uid = f"kw-envelope-{highlight or 'all'}-{next(_ids)}"
+    h = highlight
+    hot = {
+        "kms": h in ("generate", "decrypt"),
+        "dk": h in ("generate", "encrypt", "decrypt"),
+        "edk": h in ("generate", "store", "decrypt"),
+        "pt": h in ("encrypt", "decrypt"),
+        "ct": h in ("encrypt", "store", "decrypt"),
+        "group": h == "store",
+    }
+    body = [
+        # AWS KMS boundary
+        '<rect x="10" y="30" width="190" height="260" rx="12" fill="#eef2ff" stroke="#4338ca" '
+        'stroke-width="1.5" stroke-dasharray="8 4"/>',
+        '<text x="105" y="52" text-anchor="middle" font-size="13" font-weight="700" fill="#3730a3">'
+        "AWS KMS</text>",
+        '<text x="105" y="275" text-anchor="middle" font-size="11" fill="#3730a3">'
+        "the KMS key never leaves</text>",
+        _box(30, 130, 150, 60, "KMS key", "alias/ImportedCMK", hot["kms"]),
+        # stored together
+        f'<rect x="240" y="208" width="430" height="82" rx="10" fill="none" '
+        f'stroke="{HI if hot["group"] else LO}" stroke-width="{3 if hot["group"] else 1.2}" '
+        'stroke-dasharray="4 3"/>',
+        '<text x="455" y="302" text-anchor="middle" font-size="11" fill="#374151">'
+        "stored together (the envelope)</text>",
+        _box(250, 40, 170, 56, "Data key", "plaintext, in memory only", hot["dk"], crossed=h == "store"),
+        _box(250, 222, 170, 56, "Encrypted data key", "CiphertextBlob", hot["edk"]),
+        _box(490, 40, 170, 56, "Plaintext data", "samplesecret.txt", hot["pt"]),
+        _box(490, 222, 170, 56, "Ciphertext", "AES-256-GCM", hot["ct"]),
+    ]
+    if h == "decrypt":
+        body += [
+            _arrow(250, 250, 182, 180, True, "Decrypt", dashed=True, marker=uid),
+            _arrow(182, 140, 250, 75, True, "plaintext key", marker=uid),
+            _arrow(575, 222, 575, 98, True, "", marker=uid),
+            _arrow(420, 80, 560, 160, True, "decrypts", marker=uid),
+        ]
+    else:
+        body += [
+            _arrow(182, 145, 248, 80, hot["dk"] and h == "generate", "GenerateDataKey", marker=uid),
+            _arrow(182, 175, 248, 240, hot["edk"] and h == "generate", "", marker=uid),
+            _arrow(575, 98, 575, 220, h == "encrypt", "", marker=uid),
+            _arrow(420, 80, 560, 170, h == "encrypt", "encrypts", marker=uid),
+        ]
+    if h == "store":
+        body.append(
+            f'<text x="335" y="115" text-anchor="middle" font-size="11" fill="{HI}">discarded after use</text>'
+        )
+    title = "Envelope encryption" + (f": {h}" if h else "")
+    desc = STEP_TEXT[h]
+    return Diagram(_svg(690, 310, title, desc, "".join(body), uid), title, desc)
+
+
+def direct_diagram(highlight: str | None = None) -> Diagram:
+    """Direct encryption: up to 4096 bytes go to KMS, which encrypts them under the KMS key.
+    `highlight` may be "encrypt" or "decrypt"."""
+    if highlight not in (None, "encrypt", "decrypt"):
+        raise ValueError("highlight must be 'encrypt', 'decrypt' or None")
+    uid = f"kw-direct-{highlight or 'all'}-{next(_ids)}"
+    enc, dec = highlight == "encrypt", highlight == "decrypt"
+    body = [
+        _box(10, 110, 170, 60, "Plaintext", "at most 4096 bytes", enc or dec),
+        '<rect x="250" y="40" width="200" height="200" rx="12" fill="#eef2ff" stroke="#4338ca" '
+        'stroke-width="1.5" stroke-dasharray="8 4"/>',
+        '<text x="350" y="62" text-anchor="middle" font-size="13" font-weight="700" fill="#3730a3">AWS KMS</text>',
+        _box(275, 110, 150, 60, "KMS key", "alias/ImportedCMK", enc or dec),
+        _box(520, 110, 170, 60, "Ciphertext blob", "+ encryption context", enc or dec),
+        '<text x="350" y="228" text-anchor="middle" font-size="11" fill="#3730a3">no data key: '
+        "the data itself travels to KMS</text>",
+    ]
+    if dec:
+        body += [_arrow(518, 150, 427, 150, True, "Decrypt", marker=uid), _arrow(273, 150, 182, 150, True, "", marker=uid)]
+    else:
+        body += [_arrow(182, 130, 273, 130, enc, "Encrypt", marker=uid), _arrow(427, 130, 518, 130, enc, "", marker=uid)]
+    title = "Direct encryption with a KMS key" + (f": {highlight}" if highlight else "")
+    desc = (
+        "The plaintext (at most 4096 bytes) is sent to KMS, which encrypts it under the KMS key "
+        "and binds the encryption context to the ciphertext; decrypting sends the ciphertext back."
+    )
+    return Diagram(_svg(700, 260, title, desc, "".join(body), uid), title, desc)
+
+
+LIFECYCLE_STATES = ("PendingImport", "Enabled", "Disabled", "PendingDeletion", "Deleted")
+
+
+def key_lifecycle_diagram(current: str | None = None) -> Diagram:
+    """The states of a KMS key with imported material, with `current` highlighted."""
+    if current not in (None, *LIFECYCLE_STATES):
+        raise ValueError(f"current must be one of {', '.join(LIFECYCLE_STATES)} or None")
+    uid = f"kw-lifecycle-{current or 'all'}-{next(_ids)}"
+    pos = {
+        "PendingImport": (10, 40),
+        "Enabled": (290, 40),
+        "Disabled": (290, 180),
+        "PendingDeletion": (560, 110),
+        "Deleted": (810, 110),
+    }
+    subs = {
+        "PendingImport": "no key material yet",
+        "Enabled": "encrypts and decrypts",
+        "Disabled": "unusable, reversible",
+        "PendingDeletion": "7 to 30 days, unusable",
+        "Deleted": "gone, with its ciphertexts",
+    }
+    w, h = 170, 56
+    body = [_box(x, y, w, h, s, subs[s], s == current) for s, (x, y) in pos.items()]
+
+    def mid(state, side):
+        x, y = pos[state]
+        return {"r": (x + w, y + h / 2), "l": (x, y + h / 2), "b": (x + w / 2, y + h), "t": (x + w / 2, y)}[side]
+
+    def arrow(a, sa, b, sb, label):
+        (x1, y1), (x2, y2) = mid(a, sa), mid(b, sb)
+        return _arrow(x1, y1, x2 - (2 if x2 > x1 else 0), y2, False, label, marker=uid)
+
+    body += [
+        arrow("PendingImport", "r", "Enabled", "l", "ImportKeyMaterial"),
+        _arrow(355, 96, 355, 178, False, "", marker=uid),
+        _arrow(395, 178, 395, 98, False, "", marker=uid),
+        '<text x="403" y="142" font-size="11" fill="#6b7280">disable / enable</text>',
+        arrow("Enabled", "r", "PendingDeletion", "t", "ScheduleKeyDeletion"),
+        arrow("PendingDeletion", "b", "Disabled", "r", "CancelKeyDeletion"),
+        arrow("PendingDeletion", "r", "Deleted", "l", "window ends"),
+    ]
+    title = "Life cycle of a KMS key" + (f": now {current}" if current else "")
+    desc = (
+        "A key with imported material starts PendingImport, becomes Enabled once its material "
+        "is imported, can be disabled and enabled again, and once scheduled for deletion waits "
+        "7 to 30 days (PendingDeletion) before it is deleted; until then the deletion can be "
+        "cancelled, which leaves the key Disabled."
+        + (f" The key is now {current}." if current else "")
+    )
+    return Diagram(_svg(990, 250, title, desc, "".join(body), uid), title, desc)

@@ -1,0 +1,237 @@
+"""The audit trail as a table: `show_trail(...)` in a notebook, `trail_table(...)` for the object.
+
+One row per KMS call, oldest first: when, which operation, which key (as the caller named
+it, as CloudTrail logs it), the encryption context, other parameters, who called (you,
+the AWS Encryption SDK, or a simulated AWS service), and the outcome. Simulated calls are
+marked with a word, not only a colour, and so are failures.
+
+Values that change from run to run (times, key ids, volume and instance ids, the SDK's
+public key) are wrapped in ``class="kw-var"`` elements in the HTML (see `_html`), so stored
+notebook outputs stay comparable.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterable
+
+from .. import audit
+from ._html import VAR_CLASS, Rich, esc, show, var_span
+
+# Values that differ between runs: UUIDs, EC2 ids, grant ids, long base64, ISO times.
+_VARYING = re.compile(
+    r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+    r"|\b(?:vol|i|ami|snap)-[0-9a-f]{8,17}\b"
+    r"|[A-Za-z0-9+/]{24,}={0,2}"
+    r"|\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ"
+)
+
+# Parameters shown in the "details" column, in this order (CloudTrail's names).
+_DETAIL_KEYS = (
+    "keySpec",
+    "numberOfBytes",
+    "encryptionAlgorithm",
+    "granteePrincipal",
+    "retiringPrincipal",
+    "operations",
+    "constraints",
+    "aliasName",
+    "targetKeyId",
+    "origin",
+    "keyUsage",
+    "description",
+    "pendingWindowInDays",
+    "wrappingAlgorithm",
+    "wrappingKeySpec",
+    "expirationModel",
+    "destinationKeyId",
+    "sourceEncryptionContext",
+    "destinationEncryptionContext",
+)
+
+COLUMNS = ("time", "event", "key", "encryption context", "details", "caller", "result")
+
+
+def _key_of(record: dict) -> str:
+    params = record.get("requestParameters") or {}
+    key = params.get("keyId") or params.get("targetKeyId")
+    if key:
+        return str(key)
+    for resource in record.get("resources") or []:
+        arn = resource.get("ARN", "")
+        if ":key/" in arn:
+            return "key/" + arn.rsplit("/", 1)[-1]
+    return ""
+
+
+def _short_key(key: str) -> str:
+    """arn:aws:kms:region:acct:key/UUID -> key/UUID; aliases stay as they are."""
+    if key.startswith("arn:aws:kms:") and ":key/" in key:
+        return "key/" + key.rsplit("/", 1)[-1]
+    if key.startswith("arn:aws:kms:") and ":alias/" in key:
+        return "alias/" + key.split(":alias/", 1)[1]
+    return key
+
+
+def _context_of(record: dict) -> dict:
+    params = record.get("requestParameters") or {}
+    context = params.get("encryptionContext")
+    if context is None:
+        context = ((params.get("constraints") or {}).get("encryptionContextSubset")) or None
+    return dict(context or {})
+
+
+def _details_of(record: dict) -> list[tuple[str, str]]:
+    params = record.get("requestParameters") or {}
+    out = []
+    for name in _DETAIL_KEYS:
+        if name in params and name != "constraints":
+            value = params[name]
+            if isinstance(value, list):
+                value = ",".join(str(v) for v in value)
+            elif isinstance(value, dict):
+                value = ", ".join(f"{k}={v}" for k, v in value.items())
+            out.append((name, str(value)))
+    if "constraints" in params and params.get("constraints", {}).get("encryptionContextEquals"):
+        eq = params["constraints"]["encryptionContextEquals"]
+        out.append(("contextEquals", ", ".join(f"{k}={v}" for k, v in eq.items())))
+    return out
+
+
+def _result_of(record: dict) -> str:
+    if "errorCode" in record:
+        return f"FAILED {record['errorCode']}"
+    return "OK"
+
+
+def _html_value(text: str) -> str:
+    """Escape `text`, wrapping the parts that vary between runs in kw-var spans."""
+    out, last = [], 0
+    for match in _VARYING.finditer(text):
+        out.append(esc(text[last : match.start()]))
+        out.append(var_span(match.group(0)))
+        last = match.end()
+    out.append(esc(text[last:]))
+    return "".join(out)
+
+
+# Inline, so that the notebook front end's own table styles (right-aligned cells) never win.
+_CELL = "text-align:left;vertical-align:top;"
+
+_STYLE = (
+    "<style>"
+    ".kw-trail{border-collapse:collapse;font-size:0.85em;margin:0.3em 0}"
+    ".kw-trail th,.kw-trail td{border:1px solid #bbb;padding:2px 6px;text-align:left;vertical-align:top}"
+    ".kw-trail th{background:#eef}"
+    ".kw-trail tr.kw-sim td{background:#fff8e1}"
+    ".kw-trail tr.kw-fail td{background:#fdecea}"
+    ".kw-trail code{white-space:pre-wrap;word-break:break-all}"
+    ".kw-trail td.kw-nowrap{white-space:nowrap}"
+    "</style>"
+)
+
+
+class TrailTable(Rich):
+    """A table of trail records: HTML in notebooks, aligned text elsewhere."""
+
+    def __init__(self, records: Iterable[dict], title: str | None = None):
+        self.records = list(records)
+        self.title = title
+
+    def rows(self) -> list[dict[str, object]]:
+        """The table's content as plain data (tests read this)."""
+        rows = []
+        for record in self.records:
+            rows.append(
+                {
+                    "time": record.get("eventTime", ""),
+                    "event": record.get("eventName", ""),
+                    "key": _short_key(_key_of(record)),
+                    "encryption context": _context_of(record),
+                    "details": _details_of(record),
+                    "caller": audit.caller_label(record),
+                    "result": _result_of(record),
+                    "simulated": bool(record.get("simulated")),
+                    "failed": "errorCode" in record,
+                    "errorMessage": record.get("errorMessage", ""),
+                }
+            )
+        return rows
+
+    def html(self) -> str:
+        caption = esc(self.title) if self.title else "KMS calls recorded in this kernel"
+        if not self.records:
+            return (
+                f"<p role='status'><strong>{caption}:</strong> no KMS call recorded.</p>"
+            )
+        head = "".join(f"<th scope='col' style='{_CELL}'>{esc(c)}</th>" for c in COLUMNS)
+        body = []
+        for row in self.rows():
+            classes = " ".join(c for c, on in (("kw-sim", row["simulated"]), ("kw-fail", row["failed"])) if on)
+            context = "<br>".join(
+                f"<code>{esc(k)}</code>=<code>{_html_value(str(v))}</code>"
+                for k, v in row["encryption context"].items()
+            ) or "<span aria-label='none'>–</span>"
+            details = "<br>".join(f"{esc(k)}: <code>{_html_value(v)}</code>" for k, v in row["details"]) or "–"
+            caller = esc(row["caller"])
+            if row["simulated"]:
+                caller = "<strong>SIMULATED</strong><br>" + esc(str(row["caller"]).replace(" (simulated)", ""))
+            result = esc(row["result"])
+            if row["failed"]:
+                message = row["errorMessage"]
+                result = f"<strong>{result}</strong>" + (f"<br><small>{esc(message)}</small>" if message else "")
+            cells = [
+                var_span(str(row["time"])),
+                f"<strong>{esc(row['event'])}</strong>",
+                f"<code>{_html_value(str(row['key']))}</code>" if row["key"] else "–",
+                context,
+                details,
+                caller,
+                result,
+            ]
+            tds = "".join(
+                f"<td style='{_CELL}{'white-space:nowrap;' if i < 2 else ''}'>{c}</td>" for i, c in enumerate(cells)
+            )
+            body.append(f"<tr class='{classes}'>{tds}</tr>")
+        return (
+            _STYLE
+            + f"<table class='kw-trail' aria-label='{caption}'><caption style='text-align:left'>"
+            + f"<strong>{caption}</strong> ({len(self.records)} call{'s' if len(self.records) != 1 else ''})"
+            + f"</caption><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+        )
+
+    def text(self) -> str:
+        caption = self.title or "KMS calls recorded in this kernel"
+        if not self.records:
+            return f"{caption}: no KMS call recorded."
+        lines = [f"{caption} ({len(self.records)} call{'s' if len(self.records) != 1 else ''}):"]
+        for row in self.rows():
+            context = ", ".join(f"{k}={v}" for k, v in row["encryption context"].items()) or "-"
+            details = "; ".join(f"{k}: {v}" for k, v in row["details"])
+            parts = [
+                f"{row['event']:<32}",
+                f"key={row['key'] or '-'}",
+                f"context={{{context}}}",
+            ]
+            if details:
+                parts.append(details)
+            parts.append(f"by {row['caller']}")
+            parts.append(row["result"])
+            lines.append("  " + " | ".join(parts))
+        return "\n".join(lines)
+
+
+def trail_table(records: Iterable[dict] | None = None, *, title: str | None = None, **filters) -> TrailTable:
+    """A TrailTable of `records`, or of `audit.records(**filters)` when none are given."""
+    if records is None:
+        records = audit.records(**filters)
+    return TrailTable(records, title=title)
+
+
+def show_trail(records: Iterable[dict] | None = None, *, title: str | None = None, **filters) -> None:
+    """Show the trail (or `records`) as a table. Filters as in `ws.trail(...)`:
+    ``since=mark``, ``event_name=...``, ``simulated=True``, ``errors_only=True``, ``last=N``."""
+    show(trail_table(records, title=title, **filters))
+
+
+__all__ = ["COLUMNS", "TrailTable", "VAR_CLASS", "show_trail", "trail_table"]
