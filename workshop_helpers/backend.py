@@ -101,6 +101,31 @@ class Workshop:
             return session.client(service_name, **kwargs)
         return self.session.client(service_name, **kwargs)
 
+    def trail(
+        self,
+        event_name: str | list[str] | None = None,
+        *,
+        since: Any = None,
+        simulated: bool | None = None,
+        errors_only: bool = False,
+        last: int | None = None,
+    ) -> list[dict]:
+        """CloudTrail-shaped records of the KMS calls made in this process since connect().
+
+        `since` takes a `trail_mark()`, a datetime or an ISO time; see `audit.records`.
+        """
+        from . import audit
+
+        return audit.records(
+            event_name=event_name, since=since, simulated=simulated, errors_only=errors_only, last=last
+        )
+
+    def trail_mark(self) -> int:
+        """A point in the trail: `trail(since=mark)` then shows only later calls."""
+        from . import audit
+
+        return audit.mark()
+
     @property
     def is_simulated(self) -> bool:
         """True on moto and on the local endpoint: no real AWS account is involved."""
@@ -187,6 +212,12 @@ def connect(backend: str | None = None, *, region: str | None = None) -> Worksho
             _active = _connect_endpoint(choose_region(region) or DEFAULT_REGION)
         else:
             _active = _connect_aws(region)
+        from . import audit
+
+        audit.start(_active)  # record every KMS call from here on (idempotent)
+        from . import friendly_errors
+
+        friendly_errors.install()  # in IPython only: AWS errors as one readable line
         return _active
 
 
