@@ -23,6 +23,7 @@ lab: install
 		--LabApp.default_url=/lab/tree/01-setup-imported-cmk.ipynb
 
 test: install
+	$(BIN)/python tests/ensure_browser.py
 	$(BIN)/python -m pytest
 
 test-fast: install

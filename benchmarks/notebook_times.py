@@ -1,0 +1,76 @@
+"""How long each workshop notebook takes to execute, for docs/instructor.md.
+
+    .venv/bin/python benchmarks/notebook_times.py [--repeat N] [--backend moto]
+
+Executes every notebooks/*.ipynb with nbclient in a fresh kernel each (cwd: a temporary
+copy of notebooks/, so nothing in the repository changes), cells tagged raises-exception
+allowed to raise, and prints a Markdown table of wall-clock seconds (the median of N runs) and the kernel's
+peak memory.
+This is machine time only; a learner reading and typing needs far longer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_once(path: Path, workdir: Path, backend: str) -> tuple[float, int]:
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.read(path, as_version=4)
+    # one extra cell at the end reports the kernel's peak memory (Linux: ru_maxrss in KiB)
+    nb.cells.append(nbformat.v4.new_code_cell(
+        "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"))
+    os.environ["KMS_WORKSHOP_BACKEND"] = backend
+    client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
+    start = time.perf_counter()
+    client.execute()
+    elapsed = time.perf_counter() - start
+    peak_mib = int(nb.cells[-1].outputs[0]["text"].strip())
+    return elapsed, peak_mib
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--backend", default="moto")
+    args = parser.parse_args(argv)
+    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
+    if not notebooks:
+        print("no notebooks in notebooks/", file=sys.stderr)
+        return 1
+    print(f"Measured {time.strftime('%Y-%m-%d')} on {platform.system()} {platform.machine()}, "
+          f"{os.cpu_count()} CPUs, Python {platform.python_version()}, backend {args.backend}, "
+          f"fresh kernel per run, median of {args.repeat} runs.\n")
+    print("| notebook | seconds | kernel peak memory (MiB) |")
+    print("|---|---:|---:|")
+    total = 0.0
+    for path in notebooks:
+        times, peaks = [], []
+        for _ in range(args.repeat):
+            with tempfile.TemporaryDirectory() as tmp:
+                workdir = Path(tmp) / "notebooks"
+                shutil.copytree(ROOT / "notebooks", workdir, ignore=shutil.ignore_patterns("workshop-data", ".ipynb_checkpoints"))
+                elapsed, peak = run_once(path, workdir, args.backend)
+                times.append(elapsed)
+                peaks.append(peak)
+        median = statistics.median(times)
+        total += median
+        print(f"| {path.name} | {median:.1f} | {max(peaks)} |", flush=True)
+    print(f"| all | {total:.1f} | |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
