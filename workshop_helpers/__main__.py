@@ -23,8 +23,17 @@ COMMANDS = {
 }
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage mistake is one line on stderr too (argparse prints the whole
+    usage block first); `--help` still shows the usage."""
+
+    def error(self, message: str):
+        fail(f"{self.prog}: {message} (see --help)")
+        sys.exit(2)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m workshop_helpers", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="python -m workshop_helpers", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     sub.required = True
     for name, module_name in COMMANDS.items():

@@ -32,6 +32,13 @@ def configure(parser) -> None:
         default=None,
         help="TESTS ONLY: append every plaintext data key handed out to FILE (base64, one per line)",
     )
+    parser.add_argument(
+        "--inject-error",
+        metavar="CODE[:OPERATION[:COUNT]]",
+        default=None,
+        help="TESTS ONLY: answer KMS requests (only OPERATION, if given; only the first COUNT, if given) "
+        "with the error CODE, e.g. ThrottlingException:GenerateDataKey",
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
 
 
@@ -55,7 +62,60 @@ def _check_can_listen(host: str, port: int) -> None:
             ) from None
 
 
-def start_endpoint(host: str = DEFAULT_HOST, port: int = 0) -> tuple[str, Callable[[], None]]:
+class FaultInjector:
+    """Test-only WSGI middleware: KMS requests answered with an error, as KMS words it.
+
+    `spec` is ``CODE[:OPERATION[:COUNT]]``: the error code (ThrottlingException, ...), the KMS
+    operation it applies to (any, if left out) and how many requests fail before the rest
+    go through (all, if left out). Answers are HTTP 400 with KMS's JSON error shape, which
+    botocore turns into a ClientError with that code (and retries, for throttling).
+    """
+
+    def __init__(self, app, spec: str):
+        from .errors import WorkshopError
+
+        parts = spec.split(":")
+        if not parts[0] or len(parts) > 3 or (len(parts) == 3 and not parts[2].isdigit()):
+            raise WorkshopError(f"--inject-error {spec!r} is not CODE[:OPERATION[:COUNT]]")
+        self.app = app
+        self.code = parts[0]
+        self.operation = parts[1] if len(parts) > 1 and parts[1] else None
+        self.remaining = int(parts[2]) if len(parts) == 3 else None
+        self.injected = 0
+        self._lock = threading.Lock()
+
+    def _applies(self, environ) -> bool:
+        target = environ.get("HTTP_X_AMZ_TARGET", "")
+        if not target.startswith("TrentService."):
+            return False
+        if self.operation and target.split(".", 1)[1] != self.operation:
+            return False
+        with self._lock:
+            if self.remaining is not None:
+                if self.remaining <= 0:
+                    return False
+                self.remaining -= 1
+            self.injected += 1
+        return True
+
+    def __call__(self, environ, start_response):
+        if not self._applies(environ):
+            return self.app(environ, start_response)
+        import json
+
+        length = int(environ.get("CONTENT_LENGTH") or 0)
+        if length:
+            environ["wsgi.input"].read(length)  # drain the request body
+        body = json.dumps({"__type": self.code, "message": "Rate exceeded" if "Throttl" in self.code
+                           else f"{self.code} (injected by the test endpoint)"}).encode()
+        start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"),
+                                           ("Content-Length", str(len(body))),
+                                           ("x-amzn-RequestId", "00000000-0000-0000-0000-000000000000")])
+        return [body]
+
+
+def start_endpoint(host: str = DEFAULT_HOST, port: int = 0, *, inject_error: str | None = None
+                   ) -> tuple[str, Callable[[], None]]:
     """Start the endpoint in a background thread of this process: (url, stop).
 
     What moto's ThreadedMotoServer does, except that the socket is bound here, in the
@@ -71,6 +131,8 @@ def start_endpoint(host: str = DEFAULT_HOST, port: int = 0) -> tuple[str, Callab
     fidelity.apply()
     _check_can_listen(host, port)
     app = DomainDispatcherApplication(create_backend_app)
+    if inject_error:
+        app = FaultInjector(app, inject_error)
     try:
         server = make_server(host, port, app, threaded=True, request_handler=MotoRequestHandler)
     except (OSError, SystemExit) as exc:  # werkzeug exits on a port in use
@@ -110,7 +172,15 @@ def run(args) -> int:
             file=sys.stderr,
             flush=True,
         )
-    url, stop = start_endpoint(args.host, args.port)
+    if args.inject_error:
+        FaultInjector(None, args.inject_error)  # a malformed spec is refused before anything starts
+        print(
+            f"WARNING: TEST MODE: KMS requests are answered with {args.inject_error} (--inject-error); "
+            "never use this outside tests.",
+            file=sys.stderr,
+            flush=True,
+        )
+    url, stop = start_endpoint(args.host, args.port, inject_error=args.inject_error)
     stopping = threading.Event()
 
     def on_signal(signum, _frame) -> None:
