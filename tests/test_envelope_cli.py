@@ -1,0 +1,297 @@
+"""`python -m workshop_helpers encrypt` / `decrypt` as subprocesses against a local endpoint.
+
+The endpoint is `python -m workshop_helpers serve --port 0` when that subcommand exists,
+else moto's own ThreadedMotoServer in a subprocess. Bad input must give one line on
+stderr, a non-zero exit, no traceback and no output file.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import pty
+import select
+import subprocess
+import sys
+import textwrap
+import uuid
+from pathlib import Path
+
+import boto3
+import pytest
+
+from workshop_helpers import envelope
+from workshop_helpers.__main__ import COMMANDS
+from workshop_helpers.envelope_cli import parse_context
+from workshop_helpers.errors import WorkshopError
+
+ROOT = Path(__file__).resolve().parent.parent
+REGION = "eu-west-1"
+URL_PREFIX = "KMS_WORKSHOP_ENDPOINT_URL="
+CONTEXT_ARGS = ["--context", "project=workshop", "--context", "purpose=cli-tests"]
+
+_MOTO_SERVER = textwrap.dedent(
+    """
+    import sys, threading
+    from moto.server import ThreadedMotoServer
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    print(f"KMS_WORKSHOP_ENDPOINT_URL=http://{host}:{port}", flush=True)
+    threading.Event().wait()
+    """
+)
+
+
+def clean_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KMS_WORKSHOP_"))}
+    env.update(AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
+    env.update(extra)
+    return env
+
+
+class Endpoint:
+    """A local KMS endpoint in a subprocess, and what it recorded."""
+
+    def __init__(self, keys_file: Path):
+        self.keys_file = keys_file
+        if "serve" in COMMANDS:
+            argv = [sys.executable, "-m", "workshop_helpers", "serve", "--port", "0", "--record-data-keys", str(keys_file)]
+            self.records_keys = True
+        else:
+            argv = [sys.executable, "-c", _MOTO_SERVER]
+            self.records_keys = False
+        self.proc = subprocess.Popen(argv, cwd=ROOT, env=clean_env(), stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, text=True)
+        line = self.proc.stdout.readline()
+        if not line.startswith(URL_PREFIX):
+            self.proc.kill()
+            raise RuntimeError(f"the endpoint did not print its URL; it printed {line!r}")
+        self.url = line.strip()[len(URL_PREFIX):]
+
+    def kms(self):
+        return boto3.client("kms", endpoint_url=self.url, region_name=REGION,
+                            aws_access_key_id="testing", aws_secret_access_key="testing")
+
+    def data_keys(self) -> list[bytes]:
+        if not self.keys_file.exists():
+            return []
+        return [base64.b64decode(line) for line in self.keys_file.read_text().split()]
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture(scope="module")
+def endpoint(tmp_path_factory):
+    server = Endpoint(tmp_path_factory.mktemp("endpoint") / "data-keys.txt")
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="module")
+def key(endpoint):
+    """A key and an alias to it on the endpoint: (arn, alias)."""
+    kms = endpoint.kms()
+    arn = kms.create_key(Description="envelope CLI tests")["KeyMetadata"]["Arn"]
+    alias = f"alias/envelope-cli-{uuid.uuid4().hex[:8]}"
+    kms.create_alias(AliasName=alias, TargetKeyId=arn)
+    return arn, alias
+
+
+def cli(endpoint, *args: str, **popen) -> subprocess.CompletedProcess:
+    env = clean_env(KMS_WORKSHOP_BACKEND="endpoint", KMS_WORKSHOP_ENDPOINT_URL=endpoint.url)
+    return subprocess.run([sys.executable, "-m", "workshop_helpers", *args], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120, **popen)
+
+
+def assert_one_line_failure(result: subprocess.CompletedProcess, *words: str) -> None:
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    for word in words:
+        assert word in lines[0], lines[0]
+
+
+def no_outputs(directory: Path, *names: str) -> bool:
+    return not any((directory / name).exists() for name in names) and not any(
+        ".partial-" in path.name for path in directory.iterdir()
+    )
+
+
+@pytest.fixture
+def plain(tmp_path) -> Path:
+    path = tmp_path / "plain.txt"
+    path.write_bytes(os.urandom(3 * 1024 * 1024 + 17))
+    return path
+
+
+# --- happy paths ------------------------------------------------------------------------
+
+
+def test_round_trip_through_the_cli(endpoint, key, plain, tmp_path):
+    arn, alias = key
+    sealed, opened = tmp_path / "plain.kwef", tmp_path / "plain.out"
+    result = cli(endpoint, "encrypt", str(plain), str(sealed), "--key-id", alias, *CONTEXT_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr == ""  # not a terminal: no progress bar
+    assert arn in result.stdout and "project=workshop" in result.stdout
+    header = envelope.read_header(sealed)
+    assert header.key_arn == arn and header.encryption_context == {"project": "workshop", "purpose": "cli-tests"}
+    in_another_order = ["--context", "purpose=cli-tests", "--context", "project=workshop"]
+    result = cli(endpoint, "decrypt", str(sealed), str(opened), "--key-id", alias, *in_another_order)
+    assert result.returncode == 0, result.stderr
+    assert opened.read_bytes() == plain.read_bytes()
+
+
+def test_plaintext_data_key_is_not_in_the_encrypted_file(endpoint, key, plain, tmp_path):
+    if not endpoint.records_keys:
+        pytest.skip("only `serve --record-data-keys` reveals the data keys")
+    before = len(endpoint.data_keys())
+    sealed = tmp_path / "sealed"
+    assert cli(endpoint, "encrypt", str(plain), str(sealed), "--key-id", key[0], *CONTEXT_ARGS).returncode == 0
+    new_keys = endpoint.data_keys()[before:]
+    assert len(new_keys) == 1  # one GenerateDataKey per file
+    blob = sealed.read_bytes()
+    assert new_keys[0] not in blob and new_keys[0].hex().encode() not in blob
+
+
+def test_help_lists_both_commands(endpoint):
+    result = cli(endpoint, "--help")
+    assert "encrypt" in result.stdout and "decrypt" in result.stdout
+
+
+def test_progress_bar_on_a_terminal(endpoint, key, tmp_path):
+    big = tmp_path / "big"
+    big.write_bytes(os.urandom(6 * 1024 * 1024))
+    master, slave = pty.openpty()
+    try:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "workshop_helpers", "encrypt", str(big), str(tmp_path / "big.kwef"),
+             "--key-id", key[0], *CONTEXT_ARGS],
+            cwd=ROOT, stdout=subprocess.PIPE, stderr=slave,
+            env=clean_env(KMS_WORKSHOP_BACKEND="endpoint", KMS_WORKSHOP_ENDPOINT_URL=endpoint.url),
+        )
+        os.close(slave)
+        drawn = b""
+        while True:
+            ready, _, _ = select.select([master], [], [], 60)
+            if not ready:
+                break
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # the terminal closed with the process
+                break
+            if not chunk:
+                break
+            drawn += chunk
+        assert proc.wait(timeout=60) == 0
+    finally:
+        os.close(master)
+    assert b"\r" in drawn and b"100%" in drawn and b"encrypting" in drawn
+
+
+# --- bad input: one line, non-zero, no traceback, no output -------------------------------
+
+
+def test_missing_source(endpoint, tmp_path):
+    result = cli(endpoint, "encrypt", str(tmp_path / "missing.txt"), str(tmp_path / "out"), *CONTEXT_ARGS)
+    assert_one_line_failure(result, "missing.txt", "no such file")
+    assert no_outputs(tmp_path, "out")
+
+
+def test_source_is_a_directory(endpoint, tmp_path):
+    result = cli(endpoint, "decrypt", str(tmp_path), str(tmp_path / "out"), *CONTEXT_ARGS)
+    assert_one_line_failure(result, "not a regular file")
+
+
+@pytest.mark.parametrize("bad", ["project", "=workshop", ""])
+def test_malformed_context(endpoint, plain, tmp_path, bad):
+    result = cli(endpoint, "encrypt", str(plain), str(tmp_path / "out"), "--context", bad)
+    assert_one_line_failure(result, "KEY=VALUE")
+    assert no_outputs(tmp_path, "out")
+
+
+def test_unknown_key(endpoint, plain, tmp_path):
+    result = cli(endpoint, "encrypt", str(plain), str(tmp_path / "out"), "--key-id", "alias/no-such-key", *CONTEXT_ARGS)
+    assert_one_line_failure(result, "NotFoundException")
+    assert no_outputs(tmp_path, "out")
+
+
+@pytest.fixture
+def sealed(endpoint, key, plain, tmp_path) -> Path:
+    path = tmp_path / "sealed.kwef"
+    result = cli(endpoint, "encrypt", str(plain), str(path), "--key-id", key[0], *CONTEXT_ARGS)
+    assert result.returncode == 0, result.stderr
+    return path
+
+
+def test_wrong_context(endpoint, sealed, tmp_path):
+    result = cli(endpoint, "decrypt", str(sealed), str(tmp_path / "out"), "--context", "project=workshop")
+    assert_one_line_failure(result, "encryption context", "purpose=cli-tests")
+    assert no_outputs(tmp_path, "out")
+
+
+def test_wrong_key(endpoint, sealed, tmp_path):
+    other = endpoint.kms().create_key(Description="another key")["KeyMetadata"]["Arn"]
+    result = cli(endpoint, "decrypt", str(sealed), str(tmp_path / "out"), "--key-id", other, *CONTEXT_ARGS)
+    assert_one_line_failure(result, "encrypted under")
+    assert no_outputs(tmp_path, "out")
+
+
+def test_not_an_envelope_file(endpoint, plain, tmp_path):
+    result = cli(endpoint, "decrypt", str(plain), str(tmp_path / "out"), *CONTEXT_ARGS)
+    assert_one_line_failure(result, "not an envelope")
+    assert no_outputs(tmp_path, "out")
+
+
+def test_tampered_file(endpoint, sealed, tmp_path):
+    blob = bytearray(sealed.read_bytes())
+    blob[-3] ^= 0x40
+    sealed.write_bytes(bytes(blob))
+    result = cli(endpoint, "decrypt", str(sealed), str(tmp_path / "out"), *CONTEXT_ARGS)
+    assert_one_line_failure(result, "failed authentication")
+    assert no_outputs(tmp_path, "out")
+
+
+def test_destination_is_a_directory_or_in_a_missing_one(endpoint, plain, tmp_path):
+    (tmp_path / "adir").mkdir()
+    result = cli(endpoint, "encrypt", str(plain), str(tmp_path / "adir"), *CONTEXT_ARGS)
+    assert_one_line_failure(result, "is a directory")
+    result = cli(endpoint, "encrypt", str(plain), str(tmp_path / "nope" / "out"), *CONTEXT_ARGS)
+    assert_one_line_failure(result, "does not exist")
+
+
+def test_moto_backend_is_refused_naming_serve(plain, tmp_path):
+    for command in ("encrypt", "decrypt"):
+        result = subprocess.run(
+            [sys.executable, "-m", "workshop_helpers", command, str(plain), str(tmp_path / "out"), *CONTEXT_ARGS],
+            cwd=ROOT, env=clean_env(KMS_WORKSHOP_BACKEND="moto"), capture_output=True, text=True, timeout=120,
+        )
+        assert_one_line_failure(result, "python -m workshop_helpers serve", command)
+
+
+def test_endpoint_that_does_not_answer(plain, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "workshop_helpers", "encrypt", str(plain), str(tmp_path / "out"), *CONTEXT_ARGS,
+         "--backend", "endpoint", "--endpoint-url", "http://127.0.0.1:9"],
+        cwd=ROOT, env=clean_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert_one_line_failure(result, "does not answer")
+
+
+# --- parse_context ----------------------------------------------------------------------
+
+
+def test_parse_context():
+    assert parse_context(["a=1", "b=x=y", "c="]) == {"a": "1", "b": "x=y", "c": ""}
+    assert parse_context([]) == {} and parse_context(None) == {}
+    assert parse_context(["a=1", "a=1"]) == {"a": "1"}
+    with pytest.raises(WorkshopError, match="twice"):
+        parse_context(["a=1", "a=2"])
