@@ -14,7 +14,7 @@ import time
 import nbformat
 import pytest
 
-from notebook_support import D_NOTEBOOKS, NOTEBOOKS, Endpoint, all_notebooks, notebook_env, run_nbval
+from notebook_support import NOTEBOOKS, WORKSHOP_NOTEBOOKS, Endpoint, all_notebooks, notebook_env, run_nbval
 
 
 def _report(result) -> str:
@@ -45,7 +45,7 @@ def _load(name):
     return nbformat.read(NOTEBOOKS / name, as_version=4)
 
 
-@pytest.mark.parametrize("name", D_NOTEBOOKS)
+@pytest.mark.parametrize("name", WORKSHOP_NOTEBOOKS)
 def test_notebook_anatomy(name):
     nb = _load(name)
     assert nb.metadata["kernelspec"]["name"] == "python3"
@@ -62,14 +62,14 @@ def test_notebook_anatomy(name):
     assert "aws kms " in text, f"{name} shows no AWS CLI equivalent"
 
 
-@pytest.mark.parametrize("name", D_NOTEBOOKS)
+@pytest.mark.parametrize("name", WORKSHOP_NOTEBOOKS)
 def test_notebook_has_a_picture_and_a_ciphertext_view(name):
     code = "\n".join(c.source for c in _load(name).cells if c.cell_type == "code")
-    assert re.search(r"(envelope|direct|key_lifecycle)_diagram\(", code)
+    assert re.search(r"(envelope|direct|key_lifecycle|ebs|sdk_message)_diagram\(", code)
     assert "compare_bytes(" in code
 
 
-@pytest.mark.parametrize("name", D_NOTEBOOKS)
+@pytest.mark.parametrize("name", WORKSHOP_NOTEBOOKS)
 def test_committed_outputs_are_clean(name):
     """Committed outputs: executed in order, no errors, no memory addresses, no masked-out
     secret printed whole, and every SVG has a title and a description."""
@@ -81,8 +81,13 @@ def test_committed_outputs_are_clean(name):
     assert '"output_type": "error"' not in blob
     assert " at 0x" not in blob
     assert "/work/" not in blob and "/tmp/" not in blob, f"{name} shows a local path"
+    assert "Traceback" not in blob
     for svg in re.findall(r"<svg.*?</svg>", blob):
         assert "<title" in svg and "<desc" in svg
+
+
+def test_the_sequence_is_complete_and_nothing_else_is_numbered():
+    assert sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]-*.ipynb")) == list(WORKSHOP_NOTEBOOKS)
 
 
 def test_decrypt_notebook_has_the_playground():

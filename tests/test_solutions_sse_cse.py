@@ -156,43 +156,18 @@ def _notebook(name):
 
 
 @pytest.mark.parametrize("name", E_NOTEBOOKS)
-def test_notebook_anatomy_and_standards(name):
+def test_notebook_says_what_is_simulated_and_uses_the_trail(name):
+    """The rules every notebook follows are in test_notebooks.py; these are 05's and 06's."""
     import re
 
     nb = _notebook(name)
-    assert nb.metadata["kernelspec"]["name"] == "python3"
     text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
-    for heading in ("Prerequisites", "Time to learn", "Steps", "Summary", "What's next"):
-        assert heading in text, f"{name} lacks '{heading}'"
     assert "simulated" in text.lower() and "CloudTrail" in text
-    assert "aws kms " in text
-    code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    assert "ws = workshop_helpers.connect()" in code_cells[0].source
-    assert "fixtures.ensure_imported_cmk(ws)" in code_cells[0].source
-    code = "\n".join(c.source for c in code_cells)
-    assert "expect_error(" in code
-    assert re.search(r"check_\w+\(", code)
-    assert re.search(r"(ebs|sdk_message)_diagram\(", code) and "compare_bytes(" in code
+    code = "\n".join(c.source for c in nb.cells if c.cell_type == "code")
     assert "show_trail(" in code and "trail_mark()" in code
     solution = re.search(r"solutions/(ex0[56]_\w+\.py)", text)
     assert solution and (SOLUTIONS / solution.group(1)).exists()
-
-
-@pytest.mark.parametrize("name", E_NOTEBOOKS)
-def test_notebook_committed_outputs_are_clean(name):
-    nb = _notebook(name)
-    code_cells = [c for c in nb.cells if c.cell_type == "code"]
-    counts = [c.execution_count for c in code_cells]
-    assert all(counts) and counts == sorted(counts), f"{name} was not run top to bottom"
-    blob = json.dumps([c.get("outputs", []) for c in code_cells])
-    assert '"output_type": "error"' not in blob
-    assert " at 0x" not in blob
-    assert "/work/" not in blob and "/tmp/" not in blob
-    assert "Traceback" not in blob
-    import re
-
-    for svg in re.findall(r"<svg.*?</svg>", blob):
-        assert "<title" in svg and "<desc" in svg
+    blob = json.dumps([c.get("outputs", []) for c in nb.cells if c.cell_type == "code"])
     # the trail shown in the notebook never holds a plaintext member
     assert '\\"plaintext\\"' not in blob.lower()
 
