@@ -103,6 +103,11 @@ def _tag_match(tags: dict[str, str]) -> bool:
     )
 
 
+def _tag_dict(items: list[dict] | None) -> dict[str, str]:
+    """EC2, S3 and IAM tags ([{"Key": k, "Value": v}, ...]) as a dict."""
+    return {t["Key"]: t["Value"] for t in items or []}
+
+
 def _ec2_tag_filters() -> list[dict]:
     return [{"Name": f"tag:{k}", "Values": [v]} for k, v in names.tags().items()]
 
@@ -219,7 +224,7 @@ def _clean_ec2(ws, report: CleanupReport) -> None:
         return
     ec2 = ws.client("ec2")
     volumes = ec2.describe_volumes(Filters=_ec2_tag_filters()).get("Volumes", [])
-    volumes = [v for v in volumes if _tag_match({t["Key"]: t["Value"] for t in v.get("Tags", [])})]
+    volumes = [v for v in volumes if _tag_match(_tag_dict(v.get("Tags")))]
     for vol in volumes:
         vol_id = vol["VolumeId"]
         if report.dry_run:
@@ -247,7 +252,7 @@ def _clean_ec2(ws, report: CleanupReport) -> None:
     )
     for reservation in found.get("Reservations", []):
         for inst in reservation.get("Instances", []):
-            if not _tag_match({t["Key"]: t["Value"] for t in inst.get("Tags", [])}):
+            if not _tag_match(_tag_dict(inst.get("Tags"))):
                 continue
             if report.dry_run:
                 report.add("instance", inst["InstanceId"], "would be terminated")
@@ -268,7 +273,7 @@ def _clean_s3(ws, report: CleanupReport) -> None:
         if not name.startswith("kms-workshop-"):
             continue
         try:
-            tags = {t["Key"]: t["Value"] for t in s3.get_bucket_tagging(Bucket=name)["TagSet"]}
+            tags = _tag_dict(s3.get_bucket_tagging(Bucket=name)["TagSet"])
         except ClientError:
             tags = {}
         if not _tag_match(tags):
@@ -295,10 +300,6 @@ def _clean_s3(ws, report: CleanupReport) -> None:
 # --- IAM ---------------------------------------------------------------------------------
 
 
-def _iam_tags(items: list[dict]) -> dict[str, str]:
-    return {t["Key"]: t["Value"] for t in items or []}
-
-
 def _clean_iam(ws, report: CleanupReport) -> None:
     from botocore.exceptions import ClientError
 
@@ -311,7 +312,7 @@ def _clean_iam(ws, report: CleanupReport) -> None:
             report.fail("IAM role", role, f"{_code(exc)}: {exc}")
         found = None
     if found is not None:
-        tags = _iam_tags(iam.list_role_tags(RoleName=role).get("Tags", []))
+        tags = _tag_dict(iam.list_role_tags(RoleName=role).get("Tags", []))
         if ws.backend == "aws" and not _tag_match(tags):
             report.skip("IAM role", role, "not tagged by the workshop")
         elif report.dry_run:
@@ -345,7 +346,7 @@ def _clean_iam(ws, report: CleanupReport) -> None:
             if _code(exc) != "NoSuchEntity":
                 report.fail("IAM policy", name, f"{_code(exc)}: {exc}")
             continue
-        tags = _iam_tags(policy.get("Tags") or iam.list_policy_tags(PolicyArn=arn).get("Tags", []))
+        tags = _tag_dict(policy.get("Tags") or iam.list_policy_tags(PolicyArn=arn).get("Tags", []))
         if ws.backend == "aws" and not _tag_match(tags):
             report.skip("IAM policy", name, "not tagged by the workshop")
             continue

@@ -14,6 +14,7 @@ from .exceptions import DisabledException, KMSInvalidStateException, ValidationE
 MIN_PENDING_DAYS = 7
 MAX_PENDING_DAYS = 30
 
+
 def current_state(key: Any) -> str:
     """The key's state now: imported material past its ValidTo has expired meanwhile."""
     key_import.expire_if_due(key)
@@ -30,20 +31,20 @@ def require_usable(key: Any) -> None:
     raise invalid_state(key)
 
 
-def disable(key: Any) -> None:
-    state = current_state(key)
-    if state not in ("Enabled", "Disabled"):
+def _set_enabled(key: Any, enabled: bool) -> None:
+    """DisableKey / EnableKey: only between Enabled and Disabled, as KMS allows."""
+    if current_state(key) not in ("Enabled", "Disabled"):
         raise invalid_state(key)
-    key.enabled = False
-    key.key_state = "Disabled"
+    key.enabled = enabled
+    key.key_state = "Enabled" if enabled else "Disabled"
+
+
+def disable(key: Any) -> None:
+    _set_enabled(key, False)
 
 
 def enable(key: Any) -> None:
-    state = current_state(key)
-    if state not in ("Enabled", "Disabled"):
-        raise invalid_state(key)
-    key.enabled = True
-    key.key_state = "Enabled"
+    _set_enabled(key, True)
 
 
 def validate_pending_window(days: Any) -> int:
