@@ -389,7 +389,7 @@ def _build(pending, parsed, model, error, request_id) -> dict:
         record["responseElements"] = None
     record["requestID"] = request_id or str(uuid.uuid4())
     record["eventID"] = str(uuid.uuid4())
-    record["readOnly"] = operation in _CRYPTO_OPERATIONS or operation.startswith(_NULL_RESPONSE_PREFIXES)
+    record["readOnly"] = _read_only(operation)
     key_arn = _key_arn(parsed if error is None else None, pending)
     record["resources"] = (
         [{"accountId": key_arn.split(":")[4], "type": "AWS::KMS::Key", "ARN": key_arn}] if key_arn else []
@@ -418,8 +418,13 @@ def _one_line(message: str, limit: int = 500) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
+def _read_only(operation: str) -> bool:
+    """Cryptographic operations and Describe/List/Get: readOnly, and no responseElements."""
+    return operation in _CRYPTO_OPERATIONS or operation.startswith(_NULL_RESPONSE_PREFIXES)
+
+
 def _response_elements(operation: str, parsed: dict, model, pending: dict):
-    if operation in _CRYPTO_OPERATIONS or operation.startswith(_NULL_RESPONSE_PREFIXES):
+    if _read_only(operation):
         return None
     shape = getattr(model, "output_shape", None)
     if shape is None:

@@ -146,10 +146,15 @@ def _describe_context(context: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(context.items())) or "(empty)"
 
 
-def run_encrypt(args) -> int:
+def _prepare(args, command: str):
+    """Check the arguments and paths before connecting; return (context, workshop)."""
     context = parse_context(args.context)
     check_paths(args.src, args.dst)
-    workshop = connect_from_args(args, refuse_moto="encrypt")
+    return context, connect_from_args(args, refuse_moto=command)
+
+
+def run_encrypt(args) -> int:
+    context, workshop = _prepare(args, "encrypt")
     with file_errors(), progress_for(args.src, "encrypting") as bar:
         envelope.encrypt_file(
             args.src,
@@ -166,9 +171,7 @@ def run_encrypt(args) -> int:
 
 
 def run_decrypt(args) -> int:
-    context = parse_context(args.context)
-    check_paths(args.src, args.dst)
-    workshop = connect_from_args(args, refuse_moto="decrypt")
+    context, workshop = _prepare(args, "decrypt")
     with file_errors(), progress_for(args.src, "decrypting") as bar:
         envelope.decrypt_file(
             args.src,
