@@ -307,3 +307,28 @@ def test_on_aws_a_key_the_workshop_did_not_tag_is_left_alone(ws, kms):
     with pytest.raises(WorkshopError, match="did not create"):
         fixtures.move_alias(aws, names.key_alias(), new_id)
     assert kms.describe_key(KeyId=names.key_alias())["KeyMetadata"]["KeyId"] == theirs
+
+
+def test_alias_made_by_another_kernel_at_the_same_moment_is_kept(ws, kms, monkeypatch):
+    """Two kernels on one endpoint race to create the ImportedCMK: the second keeps the
+    first one's key and retires its own, so no key is left orphaned behind no alias."""
+    real_create = fixtures.create_imported_key
+    theirs: dict[str, str] = {}
+
+    def create_while_another_kernel_wins(ws_, kms_):
+        other_id, _ = real_create(ws_, kms_)
+        kms_.create_alias(AliasName=names.key_alias(), TargetKeyId=other_id)
+        theirs["id"] = other_id
+        return real_create(ws_, kms_)
+
+    monkeypatch.setattr(fixtures, "create_imported_key", create_while_another_kernel_wins)
+    key = fixtures.ensure_imported_cmk(ws)
+    assert key.key_id == theirs["id"] and not key.created
+    assert kms.describe_key(KeyId=names.key_alias())["KeyMetadata"]["KeyId"] == theirs["id"]
+    def participant_of(key_id):
+        tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key_id)["Tags"]}
+        return tags.get(names.PARTICIPANT_TAG_KEY)
+
+    ours = [k["KeyId"] for k in kms.list_keys()["Keys"]
+            if k["KeyId"] != theirs["id"] and participant_of(k["KeyId"]) == names.participant()]
+    assert ours and all(kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] == "PendingDeletion" for k in ours)

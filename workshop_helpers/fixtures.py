@@ -430,14 +430,18 @@ def ensure_imported_cmk(ws, *, kms=None) -> ImportedKey:
     meta = _describe(kms, alias)
     if meta is None:
         key_id, arn = create_imported_key(ws, kms)
-        previous = point_alias(ws, alias, key_id, kms)
-        if previous:  # another kernel made one at the same moment: keep theirs
-            pass
-        meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
-        if meta["KeyId"] != key_id:
+        try:
+            kms.create_alias(AliasName=alias, TargetKeyId=key_id)
+        except ClientError as exc:
+            # Another kernel made the alias at the same moment (or the call failed):
+            # keep theirs, retire ours, and carry on with the alias as it now stands.
             retire_key(ws, key_id, kms)
-            return ImportedKey(meta["KeyId"], meta["Arn"], alias, False, meta["KeyState"])
-        return ImportedKey(key_id, arn, alias, True, meta["KeyState"])
+            if _client_error_code(exc) != "AlreadyExistsException":
+                raise
+            meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
+        else:
+            meta = kms.describe_key(KeyId=alias)["KeyMetadata"]
+            return ImportedKey(key_id, arn, alias, True, meta["KeyState"])
 
     if ws.backend == "aws" and not is_workshop_key(kms, meta["KeyId"]):
         raise _not_ours(alias, meta["KeyId"])

@@ -28,9 +28,9 @@ EVENTS = ("provide-client-params", "before-call", "after-call", "after-call-erro
 def _dispatch(event_name: str, **kwargs):
     # event_name looks like "after-call.kms.GenerateDataKey"
     parts = event_name.split(".")
-    keys = {parts[0]}
+    keys = [parts[0]]  # general handlers first, then the service's own, in register order
     if len(parts) > 1:
-        keys.add(f"{parts[0]}.{parts[1]}")
+        keys.append(f"{parts[0]}.{parts[1]}")
     for key in keys:
         for handler in list(_handlers.get(key, ())):
             handler(event_name=event_name, **kwargs)
