@@ -89,6 +89,7 @@ class LabServer:
 
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BINDER_", "KMS_WORKSHOP_", "JUPYTER"))}
+        env["KMS_WORKSHOP_STATE_DIR"] = "memory"  # never the user's own account
         dirs = {}
         for name in ("config", "data", "runtime", "settings", "workspaces"):
             dirs[name] = self.workdir / "jupyter" / name

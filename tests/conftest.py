@@ -3,7 +3,14 @@ once per process); anything that needs another backend runs in a subprocess."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
+
+# Tests never touch the user's own simulated account (~/.kms-workshop/account): everything
+# here, and every subprocess it starts, keeps its account in memory unless a test gives it
+# a temporary state folder of its own.
+os.environ["KMS_WORKSHOP_STATE_DIR"] = "memory"
 
 
 @pytest.fixture(scope="session")

@@ -70,6 +70,7 @@ class ServeProcess:
 
     def __init__(self, *args: str, stderr_path: str | None = None):
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KMS_WORKSHOP_"))}
+        env["KMS_WORKSHOP_STATE_DIR"] = "memory"  # never the user's own account
         self._stderr = open(stderr_path or os.devnull, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "workshop_helpers", "serve", "--port", "0", *args],

@@ -40,6 +40,8 @@ def notebook_env(tmp: pathlib.Path, backend: str = "moto", **extra: str) -> dict
         KMS_WORKSHOP_BACKEND=backend,
         KMS_WORKSHOP_DATA_DIR=str(tmp / "workshop-data"),
         KMS_WORKSHOP_KEY_MATERIAL_DIR=str(tmp / "key-material"),
+        # Each kernel on a fresh account of its own (the shared account: test_account_sequence.py)
+        KMS_WORKSHOP_STATE_DIR="memory",
         PYTHONDONTWRITEBYTECODE="1",
     )
     # The kernel must import this checkout's workshop_helpers and this interpreter's packages.

@@ -30,6 +30,7 @@ def clean_env(**extra: str) -> dict[str, str]:
     metadata service: tests never send traffic beyond loopback.
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KMS_WORKSHOP_", "BINDER_"))}
+    env["KMS_WORKSHOP_STATE_DIR"] = "memory"  # never the user's own account
     env.update(AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=os.devnull,
                AWS_SHARED_CREDENTIALS_FILE=os.devnull)
     env.update(extra)

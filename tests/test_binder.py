@@ -31,6 +31,7 @@ def clean_env(**extra) -> dict[str, str]:
         for k, v in os.environ.items()
         if not k.startswith(("KMS_WORKSHOP_", "BINDER_", "AWS_", "JUPYTERHUB_"))
     }
+    env["KMS_WORKSHOP_STATE_DIR"] = "memory"  # never the user's own account
     env.update(extra)
     return env
 

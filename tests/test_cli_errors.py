@@ -110,7 +110,7 @@ def _cases(tmp, url: str) -> list[Case]:
                           dst=out if files else None))
         if command != "doctor":
             cases.append(Case(f"{command}: moto backend", [command, *files, "--backend", "moto"],
-                              "cannot use the moto backend", dst=out if files else None))
+                              "cannot use a moto account kept in memory", dst=out if files else None))
     return cases
 
 

@@ -45,6 +45,7 @@ _MOTO_SERVER = textwrap.dedent(
 
 def clean_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KMS_WORKSHOP_"))}
+    env["KMS_WORKSHOP_STATE_DIR"] = "memory"  # never the user's own account
     env.update(AWS_EC2_METADATA_DISABLED="true", AWS_CONFIG_FILE=os.devnull, AWS_SHARED_CREDENTIALS_FILE=os.devnull)
     env.update(extra)
     return env

@@ -98,6 +98,7 @@ def test_start_endpoint_in_process(inprocess_kms_env):
 
 def test_connect_endpoint_backend_sees_the_same_kms(fidelity_endpoint):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KMS_WORKSHOP_"))}
+    env["KMS_WORKSHOP_STATE_DIR"] = "memory"  # never the user's own account
     env.update(KMS_WORKSHOP_BACKEND="endpoint", KMS_WORKSHOP_ENDPOINT_URL=fidelity_endpoint.url,
                AWS_EC2_METADATA_DISABLED="true")
     code = textwrap.dedent("""

@@ -40,7 +40,10 @@ def test_ensure_imported_cmk_creates_then_reuses(ws, kms):
     second = fixtures.ensure_imported_cmk(ws)
     assert not second.created and second.key_id == first.key_id and second.repairs == []
     assert "already in place" in second.summary()
-    assert second.status() == f"{first.alias} -> key {first.key_id} (Enabled)"
+    assert second.status() == (f"{first.alias} -> key {first.key_id} (Enabled)\n"
+                               "Where it comes from: found in your account: the key notebook 01 made, "
+                               "with the key material you imported")
+    assert first.status().startswith(f"{first.alias} -> key {first.key_id} (Enabled)\nWhere it comes from: made just now")
 
 
 def test_the_key_works_and_its_material_copy_is_kept(ws, kms):
@@ -242,10 +245,11 @@ def test_workshop_data_dir_unwritable(monkeypatch, tmp_path):
 def test_encrypted_sample_is_kept_or_remade(ws, kms):
     key = fixtures.ensure_imported_cmk(ws)
     first = fixtures.ensure_encrypted_sample(ws, key)
-    assert first.remade and first.reason == "they were missing"
+    assert first.remade and first.reason == "this folder had none yet"
+    assert first.summary().startswith("Notebook 03's files: made just now")
     again = fixtures.ensure_encrypted_sample(ws, key)
-    assert not again.remade and "Found" in again.summary()
-    # made under another key (as after a kernel restart on moto): remade, and said so
+    assert not again.remade and "the very files you encrypted in notebook 03" in again.summary()
+    # made under another key (the ImportedCMK was replaced): remade, and said so
     other = fixtures.ensure_other_key(ws)
     out = kms.generate_data_key(KeyId=other["KeyId"], KeySpec="AES_256", EncryptionContext=fixtures.CONTEXT)
     first.hand_data_key.write_bytes(out["CiphertextBlob"])

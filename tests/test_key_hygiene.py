@@ -65,6 +65,17 @@ def test_no_data_key_in_any_file_the_run_left(run):
     assert leaks == [], "plaintext keys on disk:\n" + "\n".join(leaks[:20])
 
 
+def test_no_data_key_in_the_accounts_state_folder():
+    """The whole workshop ran on an account kept on disk (its state folder holds key
+    material, as KMS's HSMs do): no plaintext data key is ever part of it."""
+    run = _get("whole-moto")
+    state = run.notes["state_dir"]
+    files = workshop_run.files_under([state])
+    assert any(p.name == "account.sqlite3" for p in files), "the account was not kept on disk"
+    leaks = workshop_run.find_secrets([state], run.keys(material=False))
+    assert leaks == [], "plaintext data keys in the state folder:\n" + "\n".join(leaks[:20])
+
+
 def test_no_unmasked_key_in_any_output(run):
     """The generic detector too (any 32-byte value in base64 or hex), over every output."""
     findings = [f for path in run.executed for f in secret_scan.scan_file(path) if f.kind == "data-key"]

@@ -137,6 +137,19 @@ def test_catches_a_key_in_the_source_and_in_an_error(tmp_path):
     assert _kinds(secret_scan.scan_file(path)) == ["access-key-id", "data-key"]
 
 
+def test_catches_a_simulated_accounts_state(tmp_path):
+    """The account's SQLite file and a kept key-material copy hold key material."""
+    import sqlite3
+
+    db = tmp_path / "copied-account.sqlite3"
+    sqlite3.connect(db).execute("CREATE TABLE meta (key TEXT)").connection.close()
+    material = tmp_path / "key-material" / "moto-123456789012-eu-west-1" / "1234abcd.bin"
+    material.parent.mkdir(parents=True)
+    material.write_bytes(bytes(32))
+    kinds = [(f.where, f.kind) for f in secret_scan.scan_paths([db, material])[0]]
+    assert kinds == [(str(db), "account-state"), (str(material), "account-state")]
+
+
 def test_command_line_fails_on_a_planted_secret(tmp_path):
     (tmp_path / "config.ini").write_text(f"[default]\naws_access_key_id = {FAKE_KEY_ID}\n")
     result = subprocess.run(

@@ -326,6 +326,7 @@ def recorded_keys(spy_dir: pathlib.Path, label: str | None = None, kind: str | N
 
 def kernel_env(run_dir: pathlib.Path, backend: str = "moto", **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KMS_WORKSHOP_", "BINDER_"))}
+    env["KMS_WORKSHOP_STATE_DIR"] = "memory"  # never the user's own account
     env.update(
         AWS_EC2_METADATA_DISABLED="true",
         KMS_WORKSHOP_BACKEND=backend,
@@ -525,7 +526,11 @@ def _whole(backend: str) -> Run:
             run.notes["server_exit"] = server.stop()
             run.notes["server_stderr"] = server.stderr_text()
     else:
-        env = kernel_env(run_dir, "moto", **({"KMS_WORKSHOP_IAM": "yes"} if backend == "aws" else {}))
+        extra = {"KMS_WORKSHOP_IAM": "yes"} if backend == "aws" else {}
+        if backend == "moto":  # the account on disk, as learners have it; searched by test_key_hygiene
+            run.notes["state_dir"] = base_dir() / f"{label}-account"
+            extra["KMS_WORKSHOP_STATE_DIR"] = str(run.notes["state_dir"])
+        env = kernel_env(run_dir, "moto", **extra)
         nb = _concatenated(notebook_names(), spy, label, "aws" if backend == "aws" else "moto", cleanup_twice=True)
         execute(nb, run_dir, env)
         nbformat.write(nb, run_dir / "workshop.executed.ipynb")

@@ -20,6 +20,7 @@ COMMANDS = {
     "decrypt": "workshop_helpers.cmd_decrypt",
     "serve": "workshop_helpers.server",
     "cleanup": "workshop_helpers.cmd_cleanup",
+    "reset": "workshop_helpers.cmd_reset",
 }
 
 

@@ -162,10 +162,44 @@ def simulating() -> str | None:
 # --- reading ----------------------------------------------------------------------------
 
 
+def _account():
+    """The account on disk whose trail this is (moto backend), or None: this process's own."""
+    from . import account, backend
+
+    ws = backend.active()
+    if ws is None or ws.backend != "moto":
+        return None
+    return account.current()
+
+
+def _origin() -> str:
+    """Which notebook (or program) made a call: JupyterLab tells a kernel its notebook."""
+    import os
+    import sys
+
+    session = os.environ.get("JPY_SESSION_NAME", "").strip()
+    name = os.path.basename(session) if session else os.path.basename(sys.argv[0] or "python") or "python"
+    return f"{name} (pid {os.getpid()})"
+
+
+ORIGIN = _origin()
+
+
 def mark() -> int:
     """A point in the trail: `records(since=mark())` later gives only what came after."""
+    stored = _account()
+    if stored is not None:
+        return stored.store.last_trail_seq()
     with _lock:
         return _seq
+
+
+def _items() -> list[tuple[int, float, dict]]:
+    stored = _account()
+    if stored is None:
+        with _lock:
+            return [(seq, t, dict(record, origin=ORIGIN)) for seq, t, record in _records]
+    return [(seq, row["t"], dict(row["record"], origin=origin)) for seq, origin, row in stored.trail()]
 
 
 def records(
@@ -175,8 +209,14 @@ def records(
     simulated: bool | None = None,
     errors_only: bool = False,
     last: int | None = None,
+    here: bool = False,
 ) -> list[dict]:
     """Copies of the recorded events, oldest first, filtered.
+
+    On the moto backend with its account on disk, the trail is the account's, as
+    CloudTrail's event history is: every call any notebook, kernel or command made. Each
+    record's ``origin`` names who made it ("04-decrypt.ipynb (pid 4242)"); `here=True`
+    keeps only this process's calls. Elsewhere the trail holds this process's calls.
 
     `since` is a `mark()` (an int), a datetime or an ISO time: only later events are kept.
     `event_name` is one name or several. `simulated` True/False keeps only simulated or only
@@ -184,10 +224,10 @@ def records(
     """
     names = {event_name} if isinstance(event_name, str) else set(event_name) if event_name else None
     since_seq, since_time = _since(since)
-    with _lock:
-        items = list(_records)
     out = []
-    for seq, t, record in items:
+    for seq, t, record in _items():
+        if here and record.get("origin") != ORIGIN:
+            continue
         if since_seq is not None and seq <= since_seq:
             continue
         if since_time is not None and t <= since_time:
@@ -346,10 +386,15 @@ def _access_key_of(request_signer) -> str | None:
 def _append(pending: dict, parsed: dict | None, model, error: tuple[str, str] | None, request_id) -> None:
     global _seq
     record = _build(pending, parsed, model, error, request_id)
+    stored = _account()
+    if stored is not None:
+        stored.append_trail(ORIGIN, {"t": pending["t0"], "record": record})
     with _lock:
         _seq += 1
-        _records.append((_seq, pending["t0"], record))
+        if stored is None:
+            _records.append((_seq, pending["t0"], record))
         listeners = list(_listeners)
+    record = dict(record, origin=ORIGIN)
     for listener in listeners:
         try:
             listener(copy.deepcopy(record))

@@ -79,6 +79,8 @@ class Workshop:
     identity_arn: str
     endpoint_url: str | None = None
     session: Any = field(default=None, repr=False)
+    #: moto: the folder the simulated account lives in (None: in this process only)
+    state_dir: Any = field(default=None, repr=False)
 
     def client(self, service_name: str, *, credentials: dict | None = None):
         """A boto3 client for this backend.
@@ -109,15 +111,19 @@ class Workshop:
         simulated: bool | None = None,
         errors_only: bool = False,
         last: int | None = None,
+        here: bool = False,
     ) -> list[dict]:
-        """CloudTrail-shaped records of the KMS calls made in this process since connect().
+        """CloudTrail-shaped records of the account's KMS calls, oldest first.
 
-        `since` takes a `trail_mark()`, a datetime or an ISO time; see `audit.records`.
+        On moto with the account on disk: every call made in the account, by any notebook
+        or command (each record's ``origin`` says which; `here=True` keeps this kernel's).
+        Elsewhere: the calls of this process since connect(). `since` takes a
+        `trail_mark()`, a datetime or an ISO time; see `audit.records`.
         """
         from . import audit
 
         return audit.records(
-            event_name=event_name, since=since, simulated=simulated, errors_only=errors_only, last=last
+            event_name=event_name, since=since, simulated=simulated, errors_only=errors_only, last=last, here=here
         )
 
     def trail_mark(self) -> int:
@@ -262,6 +268,10 @@ def _connect_moto(region: str) -> Workshop:
     from . import fidelity
 
     fidelity.apply()
+    from . import account
+
+    state = account.open_account()  # the user's account on disk (None: this process only)
+    account.install_in_process()
     if _moto_mock is None:
         from moto import mock_aws
 
@@ -275,6 +285,7 @@ def _connect_moto(region: str) -> Workshop:
         region_name=region,
     )
     ws = Workshop("moto", region, MOTO_ACCOUNT_ID, "", None, session)
+    ws.state_dir = state.directory if state is not None else None
     ws.identity_arn = ws.client("sts").get_caller_identity()["Arn"]
     return ws
 

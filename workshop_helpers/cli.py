@@ -25,18 +25,22 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
 def connect_from_args(args, *, refuse_moto: str | None = None):
     """connect() with the command line's backend options.
 
-    `refuse_moto` names the subcommand when the moto backend makes no sense for it:
-    moto lives inside one process, so what one command creates the next would not see.
+    `refuse_moto` names the subcommand when the moto backend makes no sense for it: with
+    KMS_WORKSHOP_STATE_DIR=memory the account lives inside one process, so what one command
+    creates the next would not see. (With the default, the account on disk, the command
+    sees the same account as the notebooks.)
     """
+    from .account import state_dir
     from .backend import choose_backend, connect
     from .errors import BackendError
 
     if args.endpoint_url:
         os.environ["KMS_WORKSHOP_ENDPOINT_URL"] = args.endpoint_url
     backend = choose_backend(args.backend)
-    if refuse_moto and backend == "moto":
+    if refuse_moto and backend == "moto" and state_dir() is None:
         raise BackendError(
-            f"`{refuse_moto}` cannot use the moto backend (it lives inside one process); run "
+            f"`{refuse_moto}` cannot use a moto account kept in memory (KMS_WORKSHOP_STATE_DIR=memory): "
+            "it would see an empty account; unset KMS_WORKSHOP_STATE_DIR to use the account on disk, or run "
             "`python -m workshop_helpers serve` and pass --backend endpoint --endpoint-url URL."
         )
     return connect(backend, region=args.region)

@@ -29,6 +29,9 @@ def run(args) -> int:
     ws = connect_from_args(args)
     for key, value in ws.describe().items():
         print(f"{key:<10} {value}")
+    if ws.backend == "moto":
+        where = f"kept in {ws.state_dir}" if ws.state_dir else "in this process only (KMS_WORKSHOP_STATE_DIR=memory)"
+        print(f"{'state':<10} {where}")
     for name, version in versions().items():
         print(f"{name:<10} {version}" if len(name) <= 10 else f"{name} {version}")
     missing = [n for n, v in versions().items() if v == "not installed"]

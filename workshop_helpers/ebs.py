@@ -32,8 +32,12 @@ themselves, they appear only in the real CloudTrail (typically within minutes), 
 `after_*` functions make no KMS call. The `SimulatedVolume` they return says so, and block
 reads and writes are refused. `cloudtrail_events()` looks the real events up there.
 
-The simulation's state lives in this process: on the local endpoint backend a volume made
-by another kernel is unknown to this one (`volume()` says so).
+What EBS keeps with a volume (its encrypted data key, its encrypted blocks) is kept with
+the account: on the moto backend with the account on disk, in the account's folder, so
+another kernel finds the volume (attaching it there makes EC2's Decrypt again, as a new
+host would). The plaintext data key is never kept: it lives in the attaching kernel's
+memory only. On the endpoint backend it is kept in this process, so a volume made by
+another kernel is unknown to this one (`volume()` says so).
 """
 
 from __future__ import annotations
@@ -128,9 +132,54 @@ def simulation_active(ws) -> bool:
     return ws.backend != "aws"
 
 
+_RECORD_KIND = "ebs-volume"
+
+
+def _save(sim: SimulatedVolume) -> None:
+    """Keep what EBS keeps with the volume (never the plaintext data key) with the account."""
+    import base64
+
+    from .account import records_store
+
+    store = records_store()
+    if store is None or not sim.simulated:
+        return
+    with _lock:
+        blocks = {str(i): base64.b64encode(b).decode() for i, b in sim._blocks.items()}
+    store.put_record(_RECORD_KIND, sim.volume_id, {
+        "key_id": sim.key_id, "key_arn": sim.key_arn, "context": dict(sim.encryption_context),
+        "encrypted_data_key": base64.b64encode(sim.encrypted_data_key).decode(),
+        "instance_id": sim.instance_id, "grant_id": sim.grant_id, "blocks": blocks,
+    })
+
+
+def _kept_volumes() -> dict[str, SimulatedVolume]:
+    import base64
+
+    from .account import records_store
+
+    store = records_store()
+    if store is None:
+        return {}
+    found = {}
+    for volume_id, data in store.records(_RECORD_KIND).items():
+        found[volume_id] = SimulatedVolume(
+            volume_id, data["key_id"], data["key_arn"], dict(data["context"]),
+            encrypted_data_key=base64.b64decode(data["encrypted_data_key"]),
+            instance_id=data.get("instance_id"), grant_id=data.get("grant_id"),
+            _blocks={int(i): base64.b64decode(b) for i, b in data.get("blocks", {}).items()},
+        )
+    return found
+
+
 def volume(volume_id: str) -> SimulatedVolume:
     with _lock:
         found = _volumes.get(volume_id)
+    if found is None:
+        found = _kept_volumes().get(volume_id)
+        if found is not None:
+            with _lock:
+                found = _volumes.setdefault(volume_id, found)
     if found is None:
         raise WorkshopError(
             f"{volume_id} is unknown to this kernel's EBS simulation: create it here with "
@@ -140,7 +189,10 @@ def volume(volume_id: str) -> SimulatedVolume:
 
 
 def volumes() -> list[SimulatedVolume]:
+    kept = _kept_volumes()
     with _lock:
+        for volume_id, sim in kept.items():
+            _volumes.setdefault(volume_id, sim)
         return list(_volumes.values())
 
 
@@ -214,6 +266,7 @@ def after_create_volume(ws, created: dict | str) -> SimulatedVolume:
         )
     with _lock:
         _volumes[volume_id] = sim
+    _save(sim)
     return sim
 
 
@@ -322,6 +375,7 @@ def after_attach_volume(ws, volume_id: str, instance_id: str) -> SimulatedVolume
         sim.instance_id = instance_id
         sim.grant_id = grant.get("GrantId")
     del plaintext, answer
+    _save(sim)
     return sim
 
 
@@ -346,13 +400,19 @@ def after_detach_volume(ws, volume_id: str) -> SimulatedVolume:
                 sim._data_key[i] = 0
         sim._data_key = None
         sim.instance_id = None
+    _save(sim)
     return sim
 
 
 def forget(volume_id: str) -> None:
     """Drop the simulation's state for a deleted volume (cleanup calls this)."""
+    from .account import records_store
+
     with _lock:
         sim = _volumes.pop(volume_id, None)
+    store = records_store()
+    if store is not None:
+        store.delete_record(_RECORD_KIND, volume_id)
     if sim is not None and sim._data_key is not None:
         for i in range(len(sim._data_key)):
             sim._data_key[i] = 0
@@ -369,6 +429,12 @@ def _xts_key(sim: SimulatedVolume) -> bytes:
         raise WorkshopError(
             "on the aws backend the real EBS encrypts blocks inside the EC2 hypervisor; "
             "the simulation does not pretend to: write to the volume from the instance."
+        )
+    if sim._data_key is None and sim.attached:
+        raise WorkshopError(
+            f"{sim.volume_id} is attached to {sim.instance_id}, but its data key is in the memory of the kernel "
+            "that attached it, not this one's: attach it here (ebs.after_attach_volume), as a new host "
+            "would, and EC2 asks KMS to Decrypt it again."
         )
     if sim._data_key is None:
         raise WorkshopError(
@@ -401,6 +467,7 @@ def write_block(volume_id: str, index: int, data: bytes) -> bytes:
     stored = encryptor.update(data.ljust(BLOCK_SIZE, b"\0")) + encryptor.finalize()
     with _lock:
         sim._blocks[index] = stored
+    _save(sim)
     return stored
 
 

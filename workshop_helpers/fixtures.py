@@ -1,9 +1,11 @@
 """Idempotent set-up that the notebooks' first cells call.
 
-Every notebook must run alone, in a fresh kernel, in any order. On the moto backend each
-kernel starts with an empty account, so a notebook cannot count on an earlier one having
-run: the functions here create what it needs, or repair it, and do nothing when it is
-already in place. Running any of them twice is harmless.
+Every notebook must run alone, in a fresh kernel, in any order. The account is shared and
+lasts (on moto it lives on disk, see workshop_helpers.account), so after notebook 01 every
+later notebook finds its ImportedCMK, and 04 finds the files 03 encrypted. But a notebook
+cannot count on an earlier one having run (an empty account, or
+KMS_WORKSHOP_STATE_DIR=memory): the functions here create what it needs, or repair it, say
+so, and do nothing when it is already in place. Running any of them twice is harmless.
 
 What lives here is plumbing. The KMS calls a notebook teaches (create_key with
 Origin=EXTERNAL, get_parameters_for_import, import_key_material, generate_data_key,
@@ -17,8 +19,11 @@ for the key material: KMS holds it, but if it is deleted (DeleteImportedKeyMater
 expires, the KMS key becomes unusable until the *same* material is imported again. So the
 workshop keeps a copy, as a real customer would (in an HSM or an escrow, in real life):
 
-- moto backend: in this process's memory only. moto's keys live exactly as long as the
-  kernel, so the copy does too, and nothing is written anywhere.
+- moto backend with its account on disk (the default): in the account's own private
+  folder, ``<state dir>/key-material/`` (0700, files 0600), so the copy lasts exactly as
+  long as the account; `reset` removes it with the account.
+- moto backend with ``KMS_WORKSHOP_STATE_DIR=memory``: in this process's memory only, as
+  the account itself.
 - endpoint and aws backends: one file per key under
   ``$KMS_WORKSHOP_KEY_MATERIAL_DIR`` or else ``~/.kms-workshop/key-material/``, in a
   directory with mode 0700 and files with mode 0600. Never inside the repository, never
@@ -143,10 +148,17 @@ _memory_copies: dict[tuple[str, str, str], bytes] = {}
 _memory_lock = threading.Lock()
 
 
+def _in_memory(ws) -> bool:
+    """moto with its account in this process only: the copy stays in memory too."""
+    return ws.backend == "moto" and getattr(ws, "state_dir", None) is None
+
+
 def key_material_dir(ws) -> pathlib.Path | None:
-    """Where copies of key material are kept for this backend; None on moto (memory)."""
-    if ws.backend == "moto":
+    """Where copies of key material are kept for this backend; None when in memory."""
+    if _in_memory(ws):
         return None
+    if ws.backend == "moto":
+        return pathlib.Path(ws.state_dir) / "key-material" / f"moto-{ws.account_id}-{ws.region}"
     configured = os.environ.get("KMS_WORKSHOP_KEY_MATERIAL_DIR", "").strip()
     base = pathlib.Path(configured).expanduser() if configured else pathlib.Path.home() / ".kms-workshop" / "key-material"
     return base / f"{ws.backend}-{ws.account_id}-{ws.region}"
@@ -164,10 +176,10 @@ def _bare_key_id(key_id: str) -> str:
 
 def keep_key_material(ws, key_id: str, material: bytes) -> str:
     """Keep the customer's copy of `material` for `key_id`; returns where, in words."""
-    if ws.backend == "moto":
+    if _in_memory(ws):
         with _memory_lock:
             _memory_copies[(ws.account_id, ws.region, _bare_key_id(key_id))] = bytes(material)
-        return "in this kernel's memory (moto's keys live only as long as the kernel)"
+        return "in this kernel's memory (the account lives only as long as the kernel: KMS_WORKSHOP_STATE_DIR=memory)"
     path = _material_file(ws, key_id)
     try:
         path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -183,12 +195,20 @@ def keep_key_material(ws, key_id: str, material: bytes) -> str:
             f"cannot keep the key material copy in {path.parent} ({exc.strerror or exc}); "
             "set KMS_WORKSHOP_KEY_MATERIAL_DIR to a private writable folder."
         ) from None
-    return f"in {path} (readable by you only)"
+    return f"in {_shown_path(path)} (readable by you only)"
+
+
+def _shown_path(path: pathlib.Path) -> str:
+    """A path as a learner would type it: ~ for the home folder."""
+    try:
+        return "~/" + str(path.relative_to(pathlib.Path.home()))
+    except ValueError:
+        return str(path)
 
 
 def kept_key_material(ws, key_id: str) -> bytes | None:
     """The kept copy of the key material of `key_id`, or None."""
-    if ws.backend == "moto":
+    if _in_memory(ws):
         with _memory_lock:
             return _memory_copies.get((ws.account_id, ws.region, _bare_key_id(key_id)))
     path = _material_file(ws, key_id)
@@ -200,7 +220,7 @@ def kept_key_material(ws, key_id: str) -> bytes | None:
 
 def forget_key_material(ws, key_id: str) -> bool:
     """Delete the kept copy for `key_id`; True if there was one."""
-    if ws.backend == "moto":
+    if _in_memory(ws):
         with _memory_lock:
             return _memory_copies.pop((ws.account_id, ws.region, _bare_key_id(key_id)), None) is not None
     path = _material_file(ws, key_id)
@@ -236,12 +256,18 @@ class ImportedKey:
         return f"{self.alias} -> key {self.key_id} ({self.state}, {how})"
 
     def status(self) -> str:
-        """One stable line for a notebook's first cell: the same whether the key was just
-        made or found (on moto every kernel makes it anew), plus any repair."""
+        """Two lines for a notebook's first cell: the key, then where it comes from (found
+        in the account, as notebook 01 left it, or made now because the account had none),
+        plus any repair."""
         line = f"{self.alias} -> key {self.key_id} ({self.state})"
         if self.repairs:
             line += "; repaired: " + "; ".join(self.repairs)
-        return line
+        if self.created:
+            origin = ("made just now: this account had no ImportedCMK yet (notebook 01 builds it "
+                      "step by step; every later notebook then uses that same key)")
+        else:
+            origin = "found in your account: the key notebook 01 made, with the key material you imported"
+        return f"{line}\nWhere it comes from: {origin}"
 
     def __str__(self) -> str:
         return self.summary()
@@ -713,8 +739,9 @@ class SampleInputs:
 
     def summary(self) -> str:
         if self.remade:
-            return f"Remade notebook 03's encrypted files ({self.reason})."
-        return "Found notebook 03's encrypted files, made under this key."
+            return (f"Notebook 03's files: made just now, as notebook 03 makes them, because {self.reason} "
+                    "(run notebook 03 first to decrypt files you encrypted yourself).")
+        return "Notebook 03's files: the very files you encrypted in notebook 03, under this key."
 
     def __str__(self) -> str:
         return self.summary()
@@ -727,7 +754,7 @@ def _hand_files_valid(ws, key: ImportedKey, kms) -> str | None:
     data_dir = workshop_data_dir()
     ct_path, dk_path = data_dir / HAND_CIPHERTEXT_NAME, data_dir / HAND_DATA_KEY_NAME
     if not ct_path.exists() or not dk_path.exists():
-        return "they were missing"
+        return "this folder had none yet"
     try:
         response = kms.decrypt(CiphertextBlob=dk_path.read_bytes(), EncryptionContext=CONTEXT)
     except ClientError:

@@ -15,6 +15,9 @@ stores. On the aws backend they do nothing: the real S3 made the calls, visible 
 With an S3 Bucket Key, real S3 reuses one bucket-level key for many objects and calls KMS
 far less often; the simulation calls GenerateDataKey once per bucket and Decrypt once per
 read, which is only an approximation of that caching.
+
+The encrypted data key S3 keeps with an object is kept with the account (on moto with the
+account on disk), so a GetObject in another kernel makes S3's Decrypt too.
 """
 
 from __future__ import annotations
@@ -30,6 +33,30 @@ _lock = threading.Lock()
 # (bucket, key) -> (key ARN, encryption context, encrypted data key)
 _objects: dict[tuple[str, str], tuple[str, dict, bytes]] = {}
 _bucket_keys: dict[str, tuple[str, dict, bytes]] = {}
+
+
+_RECORD_KIND = "s3-object"
+
+
+def _keep(bucket: str, key: str, kept: tuple[str, dict, bytes]) -> None:
+    import base64
+
+    from .account import records_store
+
+    store = records_store()
+    if store is not None:
+        store.put_record(_RECORD_KIND, f"{bucket}/{key}",
+                         {"key_arn": kept[0], "context": kept[1], "blob": base64.b64encode(kept[2]).decode()})
+
+
+def _kept(bucket: str, key: str) -> tuple[str, dict, bytes] | None:
+    import base64
+
+    from .account import records_store
+
+    store = records_store()
+    data = store.records(_RECORD_KIND).get(f"{bucket}/{key}") if store is not None else None
+    return (data["key_arn"], dict(data["context"]), base64.b64decode(data["blob"])) if data else None
 
 
 def simulation_active(ws) -> bool:
@@ -96,6 +123,7 @@ def after_put_object(ws, bucket: str, key: str, answer: dict) -> dict | None:
                 _bucket_keys[bucket] = cached
     with _lock:
         _objects[(bucket, key)] = cached
+    _keep(bucket, key, cached)
     return {"KeyArn": cached[0], "EncryptionContext": dict(cached[1])}
 
 
@@ -105,6 +133,8 @@ def after_get_object(ws, bucket: str, key: str) -> dict | None:
         return None
     with _lock:
         kept = _objects.get((bucket, key))
+    if kept is None:
+        kept = _kept(bucket, key)
     if kept is None:
         return None
     key_arn, context, blob = kept

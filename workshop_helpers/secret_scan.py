@@ -23,6 +23,11 @@ widget state), for four kinds of secret:
     which never matches. A 64-hex value labelled as a digest or an identifier just before it
     (KeyMaterialId, SHA-256, GrantId, ...) is not a key and is allowed.
 
+``account-state``
+    A simulated account's state (workshop_helpers.account): an SQLite file, or a kept copy
+    of key material (``key-material/<backend>-<account>-<region>/<key id>.bin``). It holds
+    key material, so it belongs in the user's private ~/.kms-workshop, never in a commit.
+
 Findings never print the secret itself: only its first characters and its length.
 Exit status: 0 when nothing is found, 1 when something is, 2 on a usage error.
 """
@@ -257,8 +262,23 @@ def _is_binary(path: Path) -> bool:
         return True
 
 
+_SQLITE_MAGIC = b"SQLite format 3\0"
+
+
+def _is_account_state(path: Path) -> bool:
+    if path.parent.parent.name == "key-material" and path.suffix == ".bin":
+        return True
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(_SQLITE_MAGIC)) == _SQLITE_MAGIC
+    except OSError:
+        return False
+
+
 def scan_file(path: Path, shown: str | None = None) -> list[Finding]:
     shown = shown or str(path)
+    if _is_account_state(path):
+        return [Finding(shown, "account-state", "a simulated account's state or key material; keep it out of the repository")]
     if path.suffix == ".ipynb":
         return scan_notebook(path, shown)
     if _is_binary(path):

@@ -39,6 +39,17 @@ def configure(parser) -> None:
         help="TESTS ONLY: answer KMS requests (only OPERATION, if given; only the first COUNT, if given) "
         "with the error CODE, e.g. ThrottlingException:GenerateDataKey",
     )
+    state = parser.add_mutually_exclusive_group()
+    state.add_argument(
+        "--state-dir",
+        metavar="DIR",
+        default=None,
+        help="keep the simulated account in DIR (default: $KMS_WORKSHOP_STATE_DIR, else ~/.kms-workshop/account); "
+        "it survives restarts of the endpoint",
+    )
+    state.add_argument(
+        "--ephemeral", action="store_true", help="keep the account in memory only: it is gone when the endpoint stops"
+    )
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
 
 
@@ -114,13 +125,14 @@ class FaultInjector:
         return [body]
 
 
-def start_endpoint(host: str = DEFAULT_HOST, port: int = 0, *, inject_error: str | None = None
-                   ) -> tuple[str, Callable[[], None]]:
+def start_endpoint(host: str = DEFAULT_HOST, port: int = 0, *, inject_error: str | None = None,
+                   state_dir: str | None = "memory") -> tuple[str, Callable[[], None]]:
     """Start the endpoint in a background thread of this process: (url, stop).
 
     What moto's ThreadedMotoServer does, except that the socket is bound here, in the
     caller's thread: a port already in use raises at once (ThreadedMotoServer would
-    wait forever for a server thread that died).
+    wait forever for a server thread that died). `state_dir` is where the account lives
+    ("memory" keeps it in this process; None: $KMS_WORKSHOP_STATE_DIR or the default).
     """
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from werkzeug.serving import make_server
@@ -128,9 +140,14 @@ def start_endpoint(host: str = DEFAULT_HOST, port: int = 0, *, inject_error: str
     from . import fidelity
     from .errors import WorkshopError
 
+    from . import account
+
     fidelity.apply()
     _check_can_listen(host, port)
+    state = account.open_account(state_dir)
     app = DomainDispatcherApplication(create_backend_app)
+    if state is not None:
+        app = account.wsgi(app, state)
     if inject_error:
         app = FaultInjector(app, inject_error)
     try:
@@ -180,7 +197,11 @@ def run(args) -> int:
             file=sys.stderr,
             flush=True,
         )
-    url, stop = start_endpoint(args.host, args.port, inject_error=args.inject_error)
+    url, stop = start_endpoint(args.host, args.port, inject_error=args.inject_error,
+                               state_dir="memory" if args.ephemeral else args.state_dir)
+    from . import account
+
+    where = account.current()
     stopping = threading.Event()
 
     def on_signal(signum, _frame) -> None:
@@ -189,6 +210,19 @@ def run(args) -> int:
     previous = {sig: signal.signal(sig, on_signal) for sig in (signal.SIGINT, signal.SIGTERM)}
     print(f"{URL_VARIABLE}={url}", flush=True)
     print(f"serving on {url}; stop with Ctrl-C", file=sys.stderr, flush=True)
+    print(
+        f"account: kept in {where.directory} (survives restarts; empty it with "
+        f"`python -m workshop_helpers reset --state-dir {where.directory}`)" if where is not None
+        else "account: in memory only (--ephemeral): everything is gone when the endpoint stops",
+        file=sys.stderr,
+        flush=True,
+    )
+    print(
+        "credentials: any access key acts as the account's administrator, as on other local AWS "
+        "emulators (real AWS refuses keys it did not issue)",
+        file=sys.stderr,
+        flush=True,
+    )
     try:
         while not stopping.wait(0.5):
             pass

@@ -1,0 +1,82 @@
+"""Which service a request is for, its operation, and whether it can change the account.
+
+Read-only requests only need the latest state; the others are run inside a write
+transaction and their service's snapshot is saved after them. When in doubt a request
+counts as a change: saving too often costs a millisecond, missing a change loses data.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import parse_qs, urlsplit
+
+from .snapshot import SERVICES
+
+_SCOPE = re.compile(r"Credential=[^/,]*/\d{8}/[^/,]*/([a-z0-9-]+)/aws4_request")
+_READ_PREFIXES = ("Describe", "Get", "List", "Head", "Lookup")
+# Named like a read but create something the account keeps.
+_CHANGES_ANYWAY = frozenset({"GetParametersForImport", "GetSessionToken", "GetFederationToken"})
+# KMS's cryptographic operations use a key without changing it.
+_KMS_READS = frozenset(
+    {
+        "Encrypt", "Decrypt", "ReEncrypt", "GenerateDataKey", "GenerateDataKeyWithoutPlaintext",
+        "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateRandom",
+        "GenerateMac", "VerifyMac", "Sign", "Verify", "DeriveSharedSecret",
+    }
+)  # fmt: skip
+
+
+def _header(headers, name: str) -> str:
+    value = headers.get(name) if headers is not None else None
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    return value or ""
+
+
+def service_of(headers, url: str) -> str | None:
+    """The service a signed request is for (its SigV4 credential scope), else from the host."""
+    match = _SCOPE.search(_header(headers, "Authorization"))
+    if match:
+        return match.group(1)
+    query = urlsplit(url).query
+    match = re.search(r"X-Amz-Credential=[^&]*?%2F([a-z0-9-]+)%2Faws4_request", query)
+    if match:
+        return match.group(1)
+    host = urlsplit(url).hostname or ""
+    for service in SERVICES:
+        if host.startswith(service + ".") or f".{service}." in host:
+            return service
+    return None
+
+
+def operation_of(method: str, headers, url: str, body) -> str:
+    target = _header(headers, "X-Amz-Target")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    fields = parse_qs(urlsplit(url).query)
+    if "Action" not in fields and body:
+        text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else str(body)
+        if "Action=" in text:
+            fields = parse_qs(text)
+    if "Action" in fields:
+        return fields["Action"][0]
+    return method.upper()  # S3's REST calls: the HTTP method says enough
+
+
+def changes_account(service: str, operation: str) -> bool:
+    if operation in _CHANGES_ANYWAY:
+        return True
+    if operation in ("GET", "HEAD", "OPTIONS"):
+        return False
+    if operation.startswith(_READ_PREFIXES):
+        return False
+    return not (service == "kms" and operation in _KMS_READS)
+
+
+def classify(method: str, headers, url: str, body) -> tuple[str | None, str, bool]:
+    """(service or None if not persisted, operation, changes the account)."""
+    service = service_of(headers, url)
+    if service not in SERVICES:
+        return None, "", False
+    operation = operation_of(method, headers, url, body)
+    return service, operation, changes_account(service, operation)

@@ -1,0 +1,273 @@
+"""The account's SQLite file: snapshots of the services, the audit trail, the workshop's
+own records, and what version wrote them.
+
+Tables (a schema of the workshop's own; `FORMAT` names its version):
+
+    meta      key/value: format, moto (the version that wrote the snapshots), epoch (a new
+              random id each time the account is emptied)
+    services  name (kms, iam, sts, s3, ec2), generation (+1 at every write), data (snapshot)
+    trail     seq, origin (which notebook or program made the call), record (CloudTrail JSON)
+    records   kind, id, data: the workshop's own facts kept with the account (JSON)
+
+SQLite gives what a real account's durability needs here: a write is one transaction, so
+a process killed in the middle of one leaves the account as it was before it (WAL mode
+rolls the unfinished transaction back), and `BEGIN IMMEDIATE` makes writers from several
+processes take turns, so no update is lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import pathlib
+import sqlite3
+import threading
+import uuid
+from importlib import metadata
+from typing import Iterator
+
+from ..errors import WorkshopError
+from .location import make_private, private_file
+
+FORMAT = "1"
+DB_NAME = "account.sqlite3"
+BUSY_TIMEOUT_S = 30
+RESET_HINT = "python -m workshop_helpers reset"
+MAX_TRAIL = 50_000  # the oldest records go beyond this, as CloudTrail keeps 90 days
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS services (name TEXT PRIMARY KEY, generation INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS trail (seq INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (kind, id));
+"""
+
+
+class StateError(WorkshopError):
+    """The account's folder cannot be used as it is (one line, naming the folder and the fix)."""
+
+
+def moto_version() -> str:
+    return metadata.version("moto")
+
+
+def reset_command(directory: pathlib.Path) -> str:
+    """The reset command for `directory`, as the user would type it."""
+    from .location import default_state_dir, state_dir
+
+    if directory == state_dir() or directory == default_state_dir():
+        return RESET_HINT
+    return f"{RESET_HINT} --state-dir {directory}"
+
+
+def unreadable(directory: pathlib.Path, why: str) -> StateError:
+    return StateError(
+        f"the simulated account in {directory} is unreadable ({why}); nothing in it was changed. "
+        f"Run `{reset_command(directory)}` to start a new, empty account there."
+    )
+
+
+class Store:
+    """One process's connection to the account file (threads share it under a lock)."""
+
+    def __init__(self, directory: pathlib.Path):
+        self.directory = make_private(directory)
+        self.path = self.directory / DB_NAME
+        self.lock = threading.RLock()
+        self._pid = -1
+        self._conn: sqlite3.Connection | None = None
+        self._connect()
+
+    # --- opening ----------------------------------------------------------------------
+
+    def _create(self) -> None:
+        """A new account file, made whole beside its place and then linked in: an account
+        file is either complete or absent, so one that is empty or short was damaged."""
+        fresh = self.path.with_name(f"{DB_NAME}.new-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        private_file(fresh)
+        try:
+            conn = sqlite3.connect(fresh, isolation_level=None)
+            try:
+                conn.execute("BEGIN")
+                for statement in filter(str.strip, _SCHEMA.split(";")):
+                    conn.execute(statement)
+                for key, value in (("format", FORMAT), ("moto", moto_version()), ("epoch", uuid.uuid4().hex)):
+                    conn.execute("INSERT INTO meta VALUES (?, ?)", (key, value))
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+            try:
+                os.link(fresh, self.path)  # never replaces: a racing process's account wins
+            except FileExistsError:
+                pass
+        finally:
+            fresh.unlink(missing_ok=True)
+
+    def _connect(self) -> None:
+        try:
+            if not self.path.exists():
+                self._create()
+            self._check_readonly()
+            conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+            if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
+                raise sqlite3.DatabaseError("cannot switch to WAL mode")
+            # NORMAL in WAL mode: a killed process never corrupts the file or loses a
+            # committed write; only a power cut can lose the last few commits.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            self._conn, self._pid = conn, os.getpid()
+        except sqlite3.DatabaseError as exc:
+            self.close()
+            raise self._error(exc) from None
+        except OSError as exc:
+            self.close()
+            raise StateError(
+                f"cannot open the simulated account in {self.directory} ({exc.strerror or exc}); "
+                "set KMS_WORKSHOP_STATE_DIR to a private writable folder, or to 'memory'."
+            ) from None
+
+    def _check_readonly(self) -> None:
+        """Is this a whole account of this version? Looked at read-only, so that a damaged
+        or foreign file is left exactly as it is until the user resets."""
+        if self.path.stat().st_size == 0:
+            raise sqlite3.DatabaseError("the file is empty: it was truncated")
+        conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+            if not {"meta", "services", "trail", "records"} <= tables:
+                raise sqlite3.DatabaseError("it is not a workshop account: tables are missing")
+            self._check_version(dict(conn.execute("SELECT key, value FROM meta").fetchall()))
+            problem = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if problem != "ok":
+                raise sqlite3.DatabaseError(problem)
+        finally:
+            conn.close()
+
+    def _check_version(self, meta: dict) -> None:
+        wrote = (meta.get("format"), meta.get("moto"))
+        here = (FORMAT, moto_version())
+        if wrote != here:
+            raise StateError(
+                f"the simulated account in {self.directory} was written by another version "
+                f"(account format {wrote[0]}, moto {wrote[1]}; this is format {here[0]}, moto {here[1]}), "
+                f"so it is left as it is. Run `{reset_command(self.directory)}` to start a new, empty account there, "
+                "or set KMS_WORKSHOP_STATE_DIR to another folder."
+            )
+
+    def _error(self, exc: Exception) -> StateError:
+        text = str(exc)
+        if "locked" in text or "busy" in text:
+            return StateError(
+                f"the simulated account in {self.directory} stayed busy for {BUSY_TIMEOUT_S} s "
+                "(another process is writing to it); try again."
+            )
+        if "disk is full" in text or "disk I/O" in text:
+            return StateError(f"cannot write the simulated account in {self.directory} ({text}); free some space and try again.")
+        return unreadable(self.directory, text)
+
+    @property
+    def conn(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():  # a forked child must not share the parent's connection
+            self._connect()
+        return self._conn
+
+    def close(self) -> None:
+        if self._conn is not None:
+            with contextlib.suppress(Exception):
+                self._conn.close()
+        self._conn = None
+
+    # --- transactions -------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def write(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction; other processes' writers wait for it (BEGIN IMMEDIATE)."""
+        with self.lock:
+            conn = self.conn
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.DatabaseError as exc:
+                raise self._error(exc) from None
+            try:
+                yield conn
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise self._error(exc) from None
+
+    def _query(self, sql: str, args: tuple = ()) -> list:
+        with self.lock:
+            try:
+                return self.conn.execute(sql, args).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self._error(exc) from None
+
+    # --- services -----------------------------------------------------------------------
+
+    def generations(self) -> tuple[str, dict[str, int]]:
+        """(epoch, {service: generation}) in one read."""
+        rows = self._query(
+            "SELECT name, generation FROM services UNION ALL SELECT '', value FROM meta WHERE key = 'epoch'"
+        )
+        epoch = next((str(g) for n, g in rows if n == ""), "")
+        return epoch, {n: g for n, g in rows if n}
+
+    def snapshot(self, name: str) -> tuple[int, bytes] | None:
+        rows = self._query("SELECT generation, data FROM services WHERE name = ?", (name,))
+        return (rows[0][0], bytes(rows[0][1])) if rows else None
+
+    def put_snapshot(self, conn: sqlite3.Connection, name: str, data: bytes) -> int:
+        """Inside `write()`: store a service's snapshot; returns its new generation."""
+        conn.execute(
+            "INSERT INTO services VALUES (?, 1, ?) ON CONFLICT(name) DO UPDATE "
+            "SET generation = generation + 1, data = excluded.data",
+            (name, data),
+        )
+        return conn.execute("SELECT generation FROM services WHERE name = ?", (name,)).fetchone()[0]
+
+    # --- trail --------------------------------------------------------------------------
+
+    def append_trail(self, origin: str, record: dict) -> int:
+        with self.write() as conn:
+            seq = conn.execute(
+                "INSERT INTO trail (origin, record) VALUES (?, ?)", (origin, json.dumps(record, default=str))
+            ).lastrowid
+            if seq % 1000 == 0:
+                conn.execute("DELETE FROM trail WHERE seq <= ?", (seq - MAX_TRAIL,))
+        return seq
+
+    def trail(self, after: int = 0) -> list[tuple[int, str, dict]]:
+        rows = self._query("SELECT seq, origin, record FROM trail WHERE seq > ? ORDER BY seq", (after,))
+        return [(seq, origin, json.loads(record)) for seq, origin, record in rows]
+
+    def last_trail_seq(self) -> int:
+        return self._query("SELECT coalesce(max(seq), 0) FROM trail")[0][0]
+
+    # --- the workshop's own records -----------------------------------------------------
+
+    def put_record(self, kind: str, key: str, data: dict) -> None:
+        with self.write() as conn:
+            conn.execute("INSERT OR REPLACE INTO records VALUES (?, ?, ?)", (kind, key, json.dumps(data)))
+
+    def delete_record(self, kind: str, key: str) -> bool:
+        with self.write() as conn:
+            return conn.execute("DELETE FROM records WHERE kind = ? AND id = ?", (kind, key)).rowcount > 0
+
+    def records(self, kind: str) -> dict[str, dict]:
+        return {k: json.loads(d) for k, d in self._query("SELECT id, data FROM records WHERE kind = ?", (kind,))}
+
+    # --- emptying -----------------------------------------------------------------------
+
+    def empty(self) -> None:
+        """Everything gone, a new epoch: processes holding the old account notice and drop it."""
+        with self.write() as conn:
+            for table in ("services", "trail", "records"):
+                conn.execute(f"DELETE FROM {table}")
+            conn.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (uuid.uuid4().hex,))
