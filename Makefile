@@ -31,6 +31,7 @@ test-fast: install
 
 bench: install
 	$(BIN)/python benchmarks/envelope_bench.py
+	$(BIN)/python benchmarks/account_bench.py
 
 clean:
 	rm -rf $(VENV) workshop-data .pytest_cache
