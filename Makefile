@@ -5,17 +5,38 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 PORT   ?= 8888
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
+# The lock: exact versions of everything pyproject.toml's ranges resolve to (runtime and
+# [test]), used as pip constraints here, by CI (make test) and by Binder. `make lock`
+# refreshes it (keeping the pins that still fit; `make lock UPGRADE=1` moves every
+# package to the newest version its range allows). LOCK_PYTHON is requires-python's floor.
+LOCK        := constraints.txt
+LOCK_PYTHON := 3.10
+UV_VERSION  := 0.13.9
+NEED_PYTHON := $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "error: Python 3.10 or newer is needed (found $$($(PYTHON) --version)); set PYTHON=python3.x"; exit 1; }
 
-.PHONY: install lab test test-fast nbval bench clean
+.PHONY: install lock lab test test-fast nbval bench clean
 
 install: $(STAMP)
 
-$(STAMP): pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "error: Python 3.10 or newer is needed (found $$($(PYTHON) --version)); set PYTHON=python3.x"; exit 1; }
+$(STAMP): pyproject.toml $(LOCK)
+	@$(NEED_PYTHON)
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[test]'
 	@touch $@
+
+lock:
+	@$(NEED_PYTHON)
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
+	$(BIN)/uv pip compile pyproject.toml --extra test --universal --python-version $(LOCK_PYTHON) \
+		$(if $(UPGRADE),--upgrade) --no-header --quiet --output-file $(LOCK)
+	{ echo "# Constraints (lock) file: pip install -c $(LOCK) -e '.[test]'. Do not edit: run make lock."; \
+	  echo "# Exact versions for pyproject.toml's ranges (runtime + [test]), universal resolution"; \
+	  echo "# for Python >=$(LOCK_PYTHON) (lines with markers apply to some Python versions/platforms only)."; \
+	  echo "# Made on $$($(BIN)/python -c 'import platform as p; print("Python", p.python_version(), "on", p.system(), p.machine())') with uv $(UV_VERSION) by: make lock"; \
+	  echo "#   = uv pip compile pyproject.toml --extra test --universal --python-version $(LOCK_PYTHON) --output-file $(LOCK)"; \
+	  cat $(LOCK); } > $(LOCK).tmp && mv $(LOCK).tmp $(LOCK)
 
 lab: install
 	KMS_WORKSHOP_BACKEND=moto $(BIN)/jupyter lab $(ROOT_FLAG) \

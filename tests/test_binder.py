@@ -1,9 +1,9 @@
 """Binder (repo2docker): binder/start, binder/postBuild, binder/overrides.json, the badge.
 
 repo2docker conventions checked here: with a binder/ directory the root's configuration
-files are ignored; environment.yml must not install the repository itself (repo2docker
-builds the environment before it copies the repository in), postBuild does that, with
-`set -e`, without root; start runs at every launch and ends with `exec "$@"`.
+files are ignored; environment.yml must not install the repository itself (its -c line
+pointing at the lock makes repo2docker copy the repository in first, but installing the
+package is postBuild's job), postBuild does that, with `set -e`, without root; start runs at every launch and ends with `exec "$@"`.
 """
 
 from __future__ import annotations
