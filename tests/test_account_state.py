@@ -344,7 +344,7 @@ def test_reset_asks_first_and_empties_the_account(tmp_path):
     assert refused.returncode != 0 and "--yes" in refused.stderr and _key_count(state) == 1
     declined = subprocess.run(
         [sys.executable, "-c", "import sys, builtins; sys.stdin.isatty = lambda: True; builtins.input = lambda p: 'n';"
-         "from workshop_helpers.__main__ import main; sys.exit(main(['reset']))"],
+         "from workshop_helpers.cli import main; sys.exit(main(['reset']))"],
         cwd=ROOT, env=_env(state), capture_output=True, text=True, timeout=60,
     )
     assert declined.returncode == 1 and _key_count(state) == 1
@@ -488,3 +488,38 @@ def test_the_endpoint_keeps_its_account_across_restarts_unless_ephemeral(tmp_pat
         proc.communicate(timeout=30)
     assert (key_id in keys) == (mode == "--state-dir")
     assert state.exists() == (mode == "--state-dir")
+
+
+@pytest.mark.endpoint
+def test_the_endpoint_keeps_a_chunked_request_body(tmp_path):
+    """A request without Content-Length (Transfer-Encoding: chunked) keeps its body."""
+    import http.client
+    from urllib.parse import urlparse
+
+    import boto3
+    from botocore.auth import SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    proc, url = _serve(["--state-dir", str(tmp_path / "served")], _env("memory"))
+    try:
+        s3 = boto3.client("s3", endpoint_url=url, region_name="eu-west-1", aws_access_key_id="testing",
+                          aws_secret_access_key="testing")
+        s3.create_bucket(Bucket="chunked", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+        signed = AWSRequest(method="PUT", url=f"{url}/chunked/k",
+                            headers={"Transfer-Encoding": "chunked", "x-amz-content-sha256": "UNSIGNED-PAYLOAD"})
+        SigV4Auth(Credentials("testing", "testing"), "s3", "eu-west-1").add_auth(signed)
+        where = urlparse(url)
+        conn = http.client.HTTPConnection(where.hostname, where.port, timeout=30)
+        conn.putrequest("PUT", "/chunked/k")
+        for name, value in signed.headers.items():
+            conn.putheader(name, value)
+        conn.endheaders()
+        for chunk in (b"hello ", b"world"):
+            conn.send(b"%x\r\n%s\r\n" % (len(chunk), chunk))
+        conn.send(b"0\r\n\r\n")
+        assert conn.getresponse().status == 200
+        assert s3.get_object(Bucket="chunked", Key="k")["Body"].read() == b"hello world"
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=30)

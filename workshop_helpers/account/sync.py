@@ -182,7 +182,12 @@ def wsgi(app, account: Account):
 
     def application(environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
-        body = environ["wsgi.input"].read(length) if length else b""
+        if length:
+            body = environ["wsgi.input"].read(length)
+        elif environ.get("wsgi.input_terminated"):  # chunked: the server de-chunks to the end
+            body = environ["wsgi.input"].read()
+        else:
+            body = b""
         environ["wsgi.input"] = io.BytesIO(body)
         headers = {
             "Authorization": environ.get("HTTP_AUTHORIZATION", ""),
