@@ -1,32 +1,65 @@
-"""A small secret scanner for this repository: `python -m workshop_helpers.secret_scan [PATH ...]`.
+"""The repository's secret scan, built on detect-secrets: `python -m workshop_helpers.secret_scan [PATH ...]`.
 
 It looks at every file git would commit (`git ls-files --cached --others --exclude-standard`;
 outside a git checkout, every file under the given directories) and at every output of
-every notebook (text/plain, text/html, image/svg+xml, markdown, JSON, streams, errors,
-widget state), for four kinds of secret:
+every notebook, and reports five kinds of finding:
 
 ``access-key-id``
-    An AWS access key id: AKIA/ASIA/AIDA/AROA/... followed by 16 characters. Values ending
-    in ``EXAMPLE`` (AWS's documentation) and the few made-up ids in `ALLOWED_ACCESS_KEY_IDS`
-    (the tests' fakes) are allowed.
+    An AWS access key id (AKIA..., ASIA..., ...): detect-secrets' `AWSKeyDetector`.
 ``secret-access-key``
-    40 base64 characters near the word "secret" (``SecretAccessKey``,
-    ``aws_secret_access_key``, ...), mixed case, not a hex digest (git commit ids are 40 hex).
+    A secret access key: `AWSKeyDetector` (a quoted value after ``aws...key``),
+    `KeywordDetector` (a value assigned to a secret-sounding name) and the project's
+    `AWSSecretAccessKeyDetector` (after ``aws_secret_access_key``/``SecretAccessKey``, quoted
+    or not, as credentials files and env files write it). Only values shaped like a secret
+    key count (40 characters of base64, mixed case, random-looking).
 ``account-id``
-    A 12-digit account id in an ARN or in an account field (``"Account": ...``,
-    ``account_id=...``, ``accountId``), other than moto's 123456789012 and AWS's
-    documentation placeholders (`ALLOWED_ACCOUNTS`).
-``data-key`` (notebook outputs only)
-    An unmasked 32-byte value, the size of an AES-256 data key: 44 characters of base64 or
-    of urlsafe base64 ending in ``=``, 43 random-looking unpadded base64 characters, or 64
-    hex digits. The notebooks show keys with ``display.mask()`` (``abcd*****...wxyz``),
-    which never matches. A 64-hex value labelled as a digest or an identifier just before it
-    (KeyMaterialId, SHA-256, GrantId, ...) is not a key and is allowed.
-
+    A 12-digit account id in an ARN or an account field (the project's `AWSAccountIdDetector`).
+``data-key`` (notebook outputs and widget state only)
+    An unmasked 32-byte value, an AES-256 data key, in base64, urlsafe base64 or hex (the
+    project's `DataKeyDetector`). Values labelled as digests or ids (KeyMaterialId, SHA-256,
+    GrantId, ...) are not keys.
 ``account-state``
     A simulated account's state (workshop_helpers.account): an SQLite file, or a kept copy
     of key material (``key-material/<backend>-<account>-<region>/<key id>.bin``). It holds
     key material, so it belongs in the user's private ~/.kms-workshop, never in a commit.
+
+What comes from detect-secrets (1.5): the scanning itself (`SecretsCollection.scan_file`
+under `transient_settings`: reading each file, skipping binary ones, its parsers for config
+and YAML files, running the plugins line by line), the plugins `AWSKeyDetector` and
+`KeywordDetector`, and two of its filters: the allow-list of values by pattern
+(``filters.regex.should_exclude_secret``, given `ALLOWED_SECRETS`) and, behind the
+project's test-files-only condition, its inline allow-list comments (``pragma: allowlist
+secret``). No secret is ever verified against AWS (detect-secrets' verification filter is
+not enabled): nothing leaves the machine.
+
+What is the project's own, in `workshop_helpers.secret_scan_plugins` as detect-secrets
+plugins and filters (detect-secrets has no equivalent): the account-id and data-key
+detectors, the detector for secret keys written unquoted, the filter that keeps only values
+shaped like a secret key, and the test-files-only condition on allow-list comments. The
+account-state rule is a small function in this module instead: those files are binary,
+and detect-secrets' plugins only ever see lines of text. Notebooks: detect-secrets has no
+notebook support; it would read an .ipynb file as JSON text (quotes escaped inside
+outputs, which its KeywordDetector then misses; a notebook written without indent is one
+line; no telling an output from a source). So this module writes each cell's source, the
+metadata, each output (stream, error, and every mime type in `TEXT_OUTPUT_TYPES`) and the
+widget state to files of their own and has detect-secrets scan those, the outputs and the
+widget state with the data-key detector added.
+
+Deliberately not enabled: detect-secrets' `Base64HighEntropyString` and
+`HexHighEntropyString` (the notebooks legitimately show ciphertext blobs, KeyMaterialIds,
+SHA-256 digests and the Encryption SDK's public signing key: 50-odd findings on this
+repository, none a secret; the one high-entropy secret the workshop handles, the data key,
+has its own detector) and its detectors for other services' tokens (Slack, Stripe, GitHub,
+...: none is part of the workshop, and every plugin runs on every line). Its default
+filters are replaced by the ones above: those for keyword findings (indirect references,
+templated or $-prefixed values, id-like names, sequential strings) are subsumed by the
+shape filter, ``is_not_alphanumeric_string`` would drop every account id (all digits), and
+the file-name ones would skip lock and swagger files and, by extension, .svg, .css, .lock
+and others: every text file git would commit is scanned.
+
+A property of detect-secrets to know: a file it can parse as config (INI-style: .cfg,
+.ini, .toml, or any file opening with a ``[section]`` line) or as YAML is scanned through
+its values, so a secret in a comment line of such a file is not seen.
 
 Findings never print the secret itself: only its first characters and its length.
 Exit status: 0 when nothing is found, 1 when something is, 2 on a usage error.
@@ -35,18 +68,27 @@ Exit status: 0 when nothing is found, 1 when something is, 2 on a usage error.
 from __future__ import annotations
 
 import argparse
-import base64
-import binascii
 import json
-import math
 import os
-import re
 import subprocess
 import sys
-from collections import Counter
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
+
+try:
+    from detect_secrets.core.plugins import initialize as _initialize_plugins
+    from detect_secrets.core.plugins.util import get_mapping_from_secret_type_to_class
+    from detect_secrets.core.secrets_collection import SecretsCollection
+    from detect_secrets.settings import transient_settings
+    from detect_secrets.util.path import convert_local_os_path
+except ImportError as error:  # pragma: no cover - a missing test dependency
+    raise ImportError(
+        "the secret scan needs detect-secrets, a test dependency: pip install -e '.[test]'"
+    ) from error
+
+from . import secret_scan_plugins as plugins
 
 MOTO_ACCOUNT = "123456789012"
 #: moto's account, and the placeholders AWS's own documentation uses for examples.
@@ -60,6 +102,15 @@ ALLOWED_ACCESS_KEY_IDS = frozenset(
     }
 )
 
+#: Values that are never a finding: detect-secrets' `should_exclude_secret` patterns (on the
+#: whole value found). AWS's documentation examples end in EXAMPLE (AKIAIOSFODNN7EXAMPLE, its
+#: secret key ...EXAMPLEKEY).
+ALLOWED_SECRETS = (
+    r"^[A-Z0-9]{9,}EXAMPLE$",
+    r"^[A-Za-z0-9/+]{30}EXAMPLEKEY$",
+    *(rf"^{value}$" for value in sorted(ALLOWED_ACCESS_KEY_IDS | ALLOWED_ACCOUNTS)),
+)
+
 #: Notebook output types that are text (image/png and the like are binary, base64-encoded).
 TEXT_OUTPUT_TYPES = (
     "text/plain",
@@ -70,38 +121,55 @@ TEXT_OUTPUT_TYPES = (
     "application/json",
     "application/javascript",
 )
+#: The file name ending a notebook piece gets, so that detect-secrets reads it as what it is.
+_SUFFIX = {
+    "text/plain": ".txt",
+    "text/html": ".html",
+    "image/svg+xml": ".svg",
+    "text/markdown": ".md",
+    "text/latex": ".tex",
+    "application/json": ".json",
+    "application/javascript": ".js",
+}
 
-KINDS = ("access-key-id", "secret-access-key", "account-id", "data-key")
+KINDS = ("access-key-id", "secret-access-key", "account-id", "data-key", "account-state")
 
-_ACCESS_KEY_ID = re.compile(
-    r"(?<![A-Za-z0-9])((?:AKIA|ASIA|AIDA|AROA|AIPA|ANPA|ANVA|AGPA|APKA|ABIA|ACCA|A3T[A-Z0-9])[A-Z0-9]{16})(?![A-Za-z0-9])"
-)
-_SECRET_WORD = re.compile(r"(?i)secret")
-_SECRET_VALUE = re.compile(r"(?<![A-Za-z0-9/+=])([A-Za-z0-9/+]{40})(?![A-Za-z0-9/+=])")
-_SECRET_WINDOW = 100  # characters around a candidate where "secret" must appear
+#: detect-secrets secret type -> (kind, plugin name).
+_KIND = {
+    plugins.AWS_KEY: ("secret-access-key", "AWSKeyDetector"),  # access-key-id when it is a key id
+    plugins.SECRET_KEYWORD: ("secret-access-key", "KeywordDetector"),
+    plugins.SECRET_ACCESS_KEY: ("secret-access-key", "AWSSecretAccessKeyDetector"),
+    plugins.ACCOUNT_ID: ("account-id", "AWSAccountIdDetector"),
+    plugins.DATA_KEY: ("data-key", "DataKeyDetector"),
+}
 
-_ARN_ACCOUNT = re.compile(r"arn:aws[a-z-]*:[a-z0-9-]*:[a-z0-9-]*:(\d{12})(?=:)")
-_FIELD_ACCOUNT = re.compile(
-    r"(?i)(?:\b|_)(?:account|account_?id|accountid|recipientaccountid|owner_?id|ownerid)"
-    r"[\"'\\]*\s*[:=]\s*[\"'\\]*(\d{12})(?!\d)"
-)
+_PLUGINS_FILE = Path(plugins.__file__).resolve()
+_OWN_PLUGINS = ("AWSSecretAccessKeyDetector", "AWSAccountIdDetector")
 
-_B64_PADDED = re.compile(r"(?<![A-Za-z0-9+/=_-])([A-Za-z0-9+/]{43}=|[A-Za-z0-9_-]{43}=)(?![A-Za-z0-9+/=_-])")
-_B64_UNPADDED = re.compile(r"(?<![A-Za-z0-9+/=_-])([A-Za-z0-9+/]{43}|[A-Za-z0-9_-]{43})(?![A-Za-z0-9+/=_-])")
-_HEX64 = re.compile(r"(?<![0-9A-Za-z])([0-9a-f]{64}|[0-9A-F]{64})(?![0-9A-Za-z])")
-#: A 64-hex value preceded (closely) by one of these labels is a digest or an id, not a key.
-_DIGEST_LABEL = re.compile(
-    r"(?i)(key\s*material\s*id|keymaterialid|sha-?256|digest|checksum|hash|fingerprint|grant\s*id|grantid|"
-    r"grant\s*token|granttoken|canonical|owner|etag|request\s*id|requestid)"
-)
-_LABEL_WINDOW = 80
+
+def detect_secrets_settings(*, data_keys: bool = False) -> dict:
+    """The detect-secrets configuration (a baseline's ``plugins_used``/``filters_used``):
+    `data_keys` adds the data-key detector (for notebook outputs and widget state)."""
+    own = _OWN_PLUGINS + (("DataKeyDetector",) if data_keys else ())
+    return {
+        "plugins_used": [
+            {"name": "AWSKeyDetector"},
+            {"name": "KeywordDetector"},
+            *({"name": name, "path": f"file://{_PLUGINS_FILE}"} for name in own),
+        ],
+        "filters_used": [
+            {"path": "detect_secrets.filters.regex.should_exclude_secret", "pattern": list(ALLOWED_SECRETS)},
+            {"path": f"{plugins.__name__}.is_not_a_secret_access_key"},
+            {"path": f"{plugins.__name__}.is_allowlisted_in_a_test_file"},
+        ],
+    }
 
 
 @dataclass(frozen=True)
 class Finding:
     """One secret found: where, what kind, and a redacted excerpt."""
 
-    where: str  # "path:line", or "path: cell N output M (mime)" for notebook outputs
+    where: str  # "path:line", or "path: cell N output M (mime), line L" in a notebook
     kind: str
     excerpt: str
 
@@ -113,94 +181,14 @@ def _redact(value: str) -> str:
     return f"{value[:4]}... ({len(value)} characters)"
 
 
-def _line_of(text: str, index: int) -> int:
-    return text.count("\n", 0, index) + 1
-
-
-def _entropy(value: str) -> float:
-    counts = Counter(value)
-    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
-
-
-def _looks_random(value: str) -> bool:
-    """Mixed case and digits and a high character entropy: a random token, not a name."""
-    return (
-        any(c.isupper() for c in value)
-        and any(c.islower() for c in value)
-        and any(c.isdigit() for c in value)
-        and _entropy(value) >= 4.3
-    )
-
-
-def _decodes_to_32_bytes(value: str) -> bool:
-    """Standard or urlsafe base64 (padded or not) of exactly 32 bytes."""
-    padded = (value + "=" * (-len(value) % 4)).replace("-", "+").replace("_", "/")
-    try:
-        return len(base64.b64decode(padded, validate=True)) == 32
-    except (binascii.Error, ValueError):
-        return False
-
-
-# --- scanning text ------------------------------------------------------------------------
-
-
-def scan_text(text: str, where: str, *, data_keys: bool = False, line_numbers: bool = True) -> list[Finding]:
-    """Secrets in `text`. `data_keys` adds unmasked 32-byte values (for notebook outputs)."""
-    found: list[Finding] = []
-
-    def at(index: int) -> str:
-        return f"{where}:{_line_of(text, index)}" if line_numbers else where
-
-    for match in _ACCESS_KEY_ID.finditer(text):
-        value = match.group(1)
-        if value.endswith("EXAMPLE") or value in ALLOWED_ACCESS_KEY_IDS:
-            continue
-        found.append(Finding(at(match.start(1)), "access-key-id", _redact(value)))
-
-    if _SECRET_WORD.search(text):
-        for match in _SECRET_VALUE.finditer(text):
-            value = match.group(1)
-            if re.fullmatch(r"[0-9a-fA-F]{40}", value) or not (
-                any(c.isupper() for c in value) and any(c.islower() for c in value)
-            ):
-                continue
-            if _entropy(value) < 4.0:
-                continue
-            window = text[max(0, match.start(1) - _SECRET_WINDOW) : match.end(1) + _SECRET_WINDOW]
-            if _SECRET_WORD.search(window):
-                found.append(Finding(at(match.start(1)), "secret-access-key", _redact(value)))
-
-    seen_accounts: set[tuple[int, str]] = set()
-    for pattern in (_ARN_ACCOUNT, _FIELD_ACCOUNT):
-        for match in pattern.finditer(text):
-            value = match.group(1)
-            if value in ALLOWED_ACCOUNTS or (match.start(1), value) in seen_accounts:
-                continue
-            seen_accounts.add((match.start(1), value))
-            found.append(Finding(at(match.start(1)), "account-id", f"account {value}"))
-
-    if data_keys:
-        found += _scan_data_keys(text, at)
-    return found
-
-
-def _scan_data_keys(text: str, at) -> list[Finding]:
-    found = []
-    for match in _B64_PADDED.finditer(text):
-        value = match.group(1)
-        if _decodes_to_32_bytes(value) and _entropy(value[:-1]) >= 4.0:
-            found.append(Finding(at(match.start(1)), "data-key", "base64 of 32 bytes " + _redact(value)))
-    for match in _B64_UNPADDED.finditer(text):
-        value = match.group(1)
-        if _looks_random(value) and _decodes_to_32_bytes(value):
-            found.append(Finding(at(match.start(1)), "data-key", "unpadded base64 of 32 bytes " + _redact(value)))
-    for match in _HEX64.finditer(text):
-        value = match.group(1)
-        before = text[max(0, match.start(1) - _LABEL_WINDOW) : match.start(1)]
-        if _DIGEST_LABEL.search(before) or len(set(value.lower())) < 8:
-            continue
-        found.append(Finding(at(match.start(1)), "data-key", "64 hex digits " + _redact(value)))
-    return found
+def _excerpt(kind: str, value: str, detectors: list[str]) -> str:
+    by = f"[{', '.join(detectors)}]"
+    if kind == "account-id":
+        return f"account {value} {by}"  # an account id is not a secret: say which one
+    if kind == "data-key":
+        form = "64 hex digits" if len(value) == 64 else "base64 of 32 bytes" if value.endswith("=") else "unpadded base64 of 32 bytes"
+        return f"{form} {_redact(value)} {by}"
+    return f"{_redact(value)} {by}"
 
 
 # --- notebooks ----------------------------------------------------------------------------
@@ -209,57 +197,41 @@ def _scan_data_keys(text: str, at) -> list[Finding]:
 def _as_text(value) -> str:
     if isinstance(value, list):
         return "".join(str(v) for v in value)
-    if isinstance(value, (dict, list)):
-        return json.dumps(value)
     return str(value)
 
 
-def notebook_outputs(nb: dict) -> Iterator[tuple[str, str]]:
-    """(label, text) for every text output of every code cell, and the widget state."""
+def notebook_outputs(nb: dict) -> Iterator[tuple[str, str, str]]:
+    """(label, file suffix, text) for every text output of every cell, and the widget state."""
     for index, cell in enumerate(nb.get("cells", []), start=1):
         for number, output in enumerate(cell.get("outputs", []) or [], start=1):
             kind = output.get("output_type")
             label = f"cell {index} output {number}"
             if kind == "stream":
-                yield f"{label} ({output.get('name', 'stream')})", _as_text(output.get("text", ""))
+                yield f"{label} ({output.get('name', 'stream')})", ".txt", _as_text(output.get("text", ""))
             elif kind == "error":
-                yield f"{label} (error)", output.get("evalue", "") + "\n" + "\n".join(output.get("traceback", []))
+                text = f"{output.get('ename', '')}: {output.get('evalue', '')}\n" + "\n".join(output.get("traceback", []))
+                yield f"{label} (error)", ".txt", text
             for mime, value in (output.get("data") or {}).items():
                 if mime in TEXT_OUTPUT_TYPES:
-                    text = json.dumps(value) if mime == "application/json" else _as_text(value)
-                    yield f"{label} ({mime})", text
+                    text = json.dumps(value, indent=1) if mime == "application/json" else _as_text(value)
+                    yield f"{label} ({mime})", _SUFFIX[mime], text
     widgets = (nb.get("metadata") or {}).get("widgets")
     if widgets:
-        yield "widget state", json.dumps(widgets)
+        yield "widget state", ".json", json.dumps(widgets, indent=1)
 
 
-def scan_notebook(path: Path, shown: str | None = None) -> list[Finding]:
-    """Sources and metadata for the first three kinds; every output for all four."""
-    shown = shown or str(path)
-    raw = path.read_text(encoding="utf-8", errors="replace")
-    try:
-        nb = json.loads(raw)
-    except json.JSONDecodeError:
-        return scan_text(raw, shown, data_keys=True)
-    found: list[Finding] = []
+def _notebook_sources(nb: dict) -> Iterator[tuple[str, str, str]]:
+    """(label, file suffix, text) for every cell's source, and the notebook's other metadata."""
+    language = ((nb.get("metadata") or {}).get("kernelspec") or {}).get("language", "python")
     for index, cell in enumerate(nb.get("cells", []), start=1):
-        found += scan_text(_as_text(cell.get("source", "")), f"{shown}: cell {index} source", line_numbers=True)
+        kind = cell.get("cell_type")
+        suffix = ".md" if kind == "markdown" else ".py" if kind == "code" and language == "python" else ".txt"
+        yield f"cell {index} source", suffix, _as_text(cell.get("source", ""))
     metadata = {k: v for k, v in (nb.get("metadata") or {}).items() if k != "widgets"}
-    found += scan_text(json.dumps(metadata), f"{shown}: metadata", line_numbers=False)
-    for label, text in notebook_outputs(nb):
-        found += scan_text(text, f"{shown}: {label}", data_keys=True, line_numbers=False)
-    return found
+    yield "metadata", ".json", json.dumps(metadata, indent=1)
 
 
-# --- files --------------------------------------------------------------------------------
-
-
-def _is_binary(path: Path) -> bool:
-    try:
-        with open(path, "rb") as handle:
-            return b"\0" in handle.read(8192)
-    except OSError:
-        return True
+# --- scanning -----------------------------------------------------------------------------
 
 
 _SQLITE_MAGIC = b"SQLite format 3\0"
@@ -275,19 +247,103 @@ def _is_account_state(path: Path) -> bool:
         return False
 
 
+@dataclass(frozen=True)
+class _Target:
+    """A file detect-secrets scans, and how a finding in it is reported."""
+
+    path: str  # absolute
+    shown: str  # the scanned file as the user named it
+    label: str | None  # the notebook piece ("cell 3 output 1 (text/html)"), or None
+    order: tuple[int, int]
+
+
+def _register_own_plugins() -> None:
+    """detect-secrets finds custom plugins through the settings' ``path`` the first time it
+    maps plugin names to classes, and caches that map: add ours should it already exist."""
+    if not {plugins.SECRET_ACCESS_KEY, plugins.ACCOUNT_ID, plugins.DATA_KEY} <= set(get_mapping_from_secret_type_to_class()):
+        _initialize_plugins.from_file(str(_PLUGINS_FILE))
+
+
+#: A secret detect-secrets found: (sort key, where, kind, value, detector).
+_Hit = tuple[tuple, str, str, str, str]
+
+
+def _detect(targets: list[_Target], *, data_keys: bool) -> list[_Hit]:
+    if not targets:
+        return []
+    _register_own_plugins()
+    collection = SecretsCollection()
+    with transient_settings(detect_secrets_settings(data_keys=data_keys)) as settings:
+        # Scan every text file git would commit, whatever its extension (.svg, .lock, ...);
+        # binary files are still skipped (detect-secrets cannot decode them).
+        settings.disable_filters("detect_secrets.filters.heuristic.is_non_text_file")
+        for target in targets:
+            collection.scan_file(target.path)
+    by_path = {convert_local_os_path(target.path): target for target in targets}  # as detect-secrets keys them
+    hits = []
+    for filename, secret in collection:
+        target = by_path[filename]
+        value = secret.secret_value or ""
+        kind, detector = _KIND.get(secret.type, ("secret-access-key", secret.type))
+        if secret.type == plugins.AWS_KEY and plugins.ACCESS_KEY_ID.fullmatch(value):
+            kind = "access-key-id"
+        where = (
+            f"{target.shown}:{secret.line_number}"
+            if target.label is None
+            else f"{target.shown}: {target.label}, line {secret.line_number}"
+        )
+        hits.append(((*target.order, secret.line_number), where, kind, value, detector))
+    return hits
+
+
+def _scan(files: list[tuple[Path, str]]) -> list[Finding]:
+    """Findings in `files` ((path, shown name) pairs), in their order."""
+    hits: list[_Hit] = []
+    text: list[_Target] = []  # sources, metadata and every other text file
+    outputs: list[_Target] = []  # notebook outputs and widget state (the data-key rule too)
+    with tempfile.TemporaryDirectory(prefix="secret-scan-") as pieces:
+        for index, (path, shown) in enumerate(files):
+            if _is_account_state(path):
+                hits.append(((index, 0, 0), shown, "account-state", "", ""))
+                continue
+            absolute = str(Path(path).resolve())
+            if path.suffix != ".ipynb":
+                text.append(_Target(absolute, shown, None, (index, 0)))
+                continue
+            try:
+                nb = json.loads(Path(path).read_text(encoding="utf-8"))
+            except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+                outputs.append(_Target(absolute, shown, None, (index, 0)))  # not a notebook: all rules
+                continue
+            for group, entries in ((text, _notebook_sources(nb)), (outputs, notebook_outputs(nb))):
+                for label, suffix, content in entries:
+                    number = len(text) + len(outputs) + 1
+                    piece = Path(pieces) / f"{index}-{number}{suffix}"
+                    piece.write_text(content, encoding="utf-8")
+                    group.append(_Target(str(piece), shown, label, (index, number)))
+        hits += _detect(text, data_keys=False)
+        hits += _detect(outputs, data_keys=True)
+    # One finding per secret and place, naming every detector that reported it.
+    detectors: dict[tuple, list[str]] = {}
+    for order, where, kind, value, detector in sorted(hits):
+        detectors.setdefault((order, where, kind, value), []).append(detector)
+    findings = []
+    for (order, where, kind, value), names in detectors.items():
+        if kind == "account-state":
+            findings.append(Finding(where, kind, "a simulated account's state or key material; keep it out of the repository"))
+        else:
+            findings.append(Finding(where, kind, _excerpt(kind, value, sorted(set(names)))))
+    return findings
+
+
+def scan_notebook(path: Path, shown: str | None = None) -> list[Finding]:
+    """Sources and metadata for the AWS kinds; outputs and widget state for those and data keys."""
+    return _scan([(Path(path), shown or str(path))])
+
+
 def scan_file(path: Path, shown: str | None = None) -> list[Finding]:
-    shown = shown or str(path)
-    if _is_account_state(path):
-        return [Finding(shown, "account-state", "a simulated account's state or key material; keep it out of the repository")]
-    if path.suffix == ".ipynb":
-        return scan_notebook(path, shown)
-    if _is_binary(path):
-        return []
-    try:
-        text = path.read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return []
-    return scan_text(text, shown)
+    """Findings in one file (a notebook: its sources, metadata, outputs and widget state)."""
+    return _scan([(Path(path), shown or str(path))])
 
 
 _WALK_SKIP = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pytest_cache", ".ipynb_checkpoints",
@@ -296,7 +352,8 @@ _WALK_SKIP = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pytest_c
 
 def repository_files(root: Path) -> list[Path]:
     """The files git would commit under `root` (tracked, or untracked and not ignored);
-    outside a git checkout, every file except virtualenvs, caches and workshop-data."""
+    outside a git checkout, every file except virtualenvs, caches and workshop-data.
+    (detect-secrets' own listing takes tracked files only: a new file is not yet tracked.)"""
     root = Path(root)
     try:
         listed = subprocess.run(
@@ -316,18 +373,14 @@ def repository_files(root: Path) -> list[Path]:
 def scan_paths(paths: Iterable[str | os.PathLike]) -> tuple[list[Finding], int]:
     """Scan files and directories (a directory: the files git would commit there).
     Returns (findings, number of files scanned)."""
-    findings: list[Finding] = []
-    count = 0
+    files: list[tuple[Path, str]] = []
     for given in paths:
         path = Path(given)
         if path.is_dir():
-            for file in repository_files(path):
-                count += 1
-                findings += scan_file(file, os.path.relpath(file, path))
+            files += [(file, os.path.relpath(file, path)) for file in repository_files(path)]
         elif path.is_file():
-            count += 1
-            findings += scan_file(path, str(path))
-    return findings, count
+            files.append((path, str(path)))
+    return _scan(files), len(files)
 
 
 def scan_repository(root: str | os.PathLike | None = None) -> list[Finding]:
@@ -339,7 +392,8 @@ def scan_repository(root: str | os.PathLike | None = None) -> list[Finding]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m workshop_helpers.secret_scan",
-        description="scan files git would commit, and every notebook output, for AWS secrets and data keys",
+        description="scan files git would commit, and every notebook output, for AWS secrets and data keys "
+        "(detect-secrets, with the workshop's own rules)",
     )
     parser.add_argument("paths", nargs="*", help="files or directories (default: this repository)")
     args = parser.parse_args(argv)
