@@ -456,7 +456,7 @@ def test_trail_table_renders(ws, key):
 
 def test_trail_widget_follows(ws, key):
     pytest.importorskip("ipywidgets")
-    from workshop_helpers.trail_widget import TrailWidget
+    from workshop_helpers.widgets import TrailWidget
 
     widget = TrailWidget()
     try:

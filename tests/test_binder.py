@@ -217,9 +217,12 @@ def test_readme_first_screen_is_unchanged_by_the_binder_section():
 
 
 def test_make_lab_and_binder_open_the_same_first_notebook():
-    makefile = (ROOT / "Makefile").read_text()
-    default_url = re.search(r"--LabApp\.default_url=(\S+)", makefile).group(1)
-    root_dir = re.search(r"--ServerApp\.root_dir=(\S+)", makefile).group(1)
+    import subprocess
+
+    lab = subprocess.run(["make", "-n", "-W", "pyproject.toml", "lab"], cwd=ROOT, capture_output=True, text=True,
+                         timeout=60).stdout  # what `make lab` would run
+    default_url = re.search(r"--LabApp\.default_url=(\S+)", lab).group(1)
+    root_dir = re.search(r"--ServerApp\.root_dir=(\S+)", lab).group(1)
     assert default_url == "/lab/tree/" + str(Path(FIRST_NOTEBOOK).relative_to(root_dir))
     assert (ROOT / root_dir / Path(default_url).name).exists()
 

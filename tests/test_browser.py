@@ -148,7 +148,7 @@ def check_svg_diagrams(page, name):
 def check_playground(panel):
     """Edit the encryption context wrongly: decryption is refused; restore it: it succeeds.
 
-    DOM from workshop_helpers/widgets.py: the box .kms-context-playground holds rows
+    DOM from workshop_helpers/widgets/context_playground.py: the box .kms-context-playground holds rows
     .kms-context-pair of (key text field, value text field, remove button), a Decrypt
     button and the result .kms-context-result (an HTML widget)."""
     playground = panel.locator(PLAYGROUND).first

@@ -255,8 +255,8 @@ def test_aws_cli_blobs_files_and_queries():
     assert str(aws_cli("encrypt", {"Plaintext": b"x"})) == "aws kms encrypt --plaintext fileb://plaintext.bin"
     odd = aws_cli("encrypt", {"EncryptionContext": {"who": "a b"}, "GrantTokens": ["t1", "t2"]})
     assert "--encryption-context '{\"who\":\"a b\"}'" in str(odd) and "--grant-tokens t1 t2" in str(odd)
-    assert display.cli.kebab("NumberOfBytes") == "number-of-bytes"
-    assert display.cli.kebab("KMSKeyId") == "kms-key-id"
+    assert "--number-of-bytes 32" in str(aws_cli("generate-random", {"NumberOfBytes": 32}))
+    assert "--kms-key-id k" in str(aws_cli("create-volume", {"KMSKeyId": "k"}))
 
 
 def test_response_table_masks_and_shortens():

@@ -120,15 +120,19 @@ def test_wrap_key_material_is_rsa_oaep_sha256():
 
 
 def test_material_copy_on_disk_is_private(ws, monkeypatch, tmp_path):
+    """One file per key, readable by the owner only, in a folder only the owner can enter
+    (under $KMS_WORKSHOP_KEY_MATERIAL_DIR); the sentence returned names the file."""
     from dataclasses import replace
 
     monkeypatch.setenv("KMS_WORKSHOP_KEY_MATERIAL_DIR", str(tmp_path / "material"))
     fake = replace(ws, backend="endpoint")  # the file store, without a second backend
     where = fixtures.keep_key_material(fake, "1234abcd-0000-0000-0000-000000000000", b"k" * 32)
-    path = fixtures._material_file(fake, "1234abcd-0000-0000-0000-000000000000")
+    directory = fixtures.key_material_dir(fake)
+    assert tmp_path / "material" in directory.parents
+    (path,) = list(directory.iterdir())
     assert str(path) in where and path.read_bytes() == b"k" * 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     assert fixtures.kept_key_material(fake, "arn:aws:kms:eu-west-1:1:key/1234abcd-0000-0000-0000-000000000000") == b"k" * 32
     assert fixtures.forget_key_material(fake, "1234abcd-0000-0000-0000-000000000000")
     assert not fixtures.forget_key_material(fake, "1234abcd-0000-0000-0000-000000000000")
@@ -281,6 +285,8 @@ def test_no_plaintext_key_in_the_sample_files(ws):
 
 def test_other_key_is_idempotent(ws, kms):
     first = fixtures.ensure_other_key(ws)
+    assert fixtures.other_key_alias() == f"alias/KMSWorkshop-OtherKey-{names.participant()}"
+    assert kms.describe_key(KeyId=fixtures.other_key_alias())["KeyMetadata"]["KeyId"] == first["KeyId"]
     assert fixtures.ensure_other_key(ws)["KeyId"] == first["KeyId"]
     kms.schedule_key_deletion(KeyId=first["KeyId"], PendingWindowInDays=7)
     assert fixtures.ensure_other_key(ws)["KeyId"] == first["KeyId"]
@@ -313,26 +319,31 @@ def test_on_aws_a_key_the_workshop_did_not_tag_is_left_alone(ws, kms):
     assert kms.describe_key(KeyId=names.key_alias())["KeyMetadata"]["KeyId"] == theirs
 
 
-def test_alias_made_by_another_kernel_at_the_same_moment_is_kept(ws, kms, monkeypatch):
+class _AnotherKernelWinsTheAlias:
+    """A KMS client whose first create_alias loses a race: just before it, another kernel
+    makes an ImportedCMK of its own and creates the same alias for it."""
+
+    def __init__(self, ws, kms):
+        self._ws, self._kms, self.theirs = ws, kms, None
+
+    def __getattr__(self, name):
+        return getattr(self._kms, name)
+
+    def create_alias(self, **kwargs):
+        if self.theirs is None:
+            self.theirs, _ = fixtures.create_imported_key(self._ws)
+            self._kms.create_alias(AliasName=kwargs["AliasName"], TargetKeyId=self.theirs)
+        return self._kms.create_alias(**kwargs)
+
+
+def test_alias_made_by_another_kernel_at_the_same_moment_is_kept(ws, kms):
     """Two kernels on one endpoint race to create the ImportedCMK: the second keeps the
     first one's key and retires its own, so no key is left orphaned behind no alias."""
-    real_create = fixtures.create_imported_key
-    theirs: dict[str, str] = {}
-
-    def create_while_another_kernel_wins(ws_, kms_):
-        other_id, _ = real_create(ws_, kms_)
-        kms_.create_alias(AliasName=names.key_alias(), TargetKeyId=other_id)
-        theirs["id"] = other_id
-        return real_create(ws_, kms_)
-
-    monkeypatch.setattr(fixtures, "create_imported_key", create_while_another_kernel_wins)
-    key = fixtures.ensure_imported_cmk(ws)
-    assert key.key_id == theirs["id"] and not key.created
-    assert kms.describe_key(KeyId=names.key_alias())["KeyMetadata"]["KeyId"] == theirs["id"]
-    def participant_of(key_id):
-        tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key_id)["Tags"]}
-        return tags.get(names.PARTICIPANT_TAG_KEY)
-
+    racing = _AnotherKernelWinsTheAlias(ws, kms)
+    key = fixtures.ensure_imported_cmk(ws, kms=racing)
+    theirs = racing.theirs
+    assert key.key_id == theirs and not key.created
+    assert kms.describe_key(KeyId=names.key_alias())["KeyMetadata"]["KeyId"] == theirs
     ours = [k["KeyId"] for k in kms.list_keys()["Keys"]
-            if k["KeyId"] != theirs["id"] and participant_of(k["KeyId"]) == names.participant()]
+            if k["KeyId"] != theirs and fixtures.is_workshop_key(kms, k["KeyId"])]
     assert ours and all(kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] == "PendingDeletion" for k in ours)

@@ -104,17 +104,11 @@ def test_display_masks_the_key_by_default():
     command = openssl.correct_command(data_key, "in.txt", "out.enc")
     shown = command.display()
     assert data_key.hex() not in shown and data_key.hex() not in str(command) and data_key.hex() not in repr(command)
-    masked = openssl.mask(data_key.hex())
-    assert masked in shown
+    masked = next(word for word in shown.split() if "*" in word)
+    assert len(masked) == 64
     assert masked[0] == data_key.hex()[0] and masked[-1] == data_key.hex()[-1] and set(masked[1:-1]) == {"*"}
     assert command.iv_hex in shown  # an IV is not secret
     assert data_key.hex() in command.display(mask_key=False)
-
-
-def test_mask_keeps_only_the_first_and_last_characters():
-    assert openssl.mask("abcdef") == "a****f"
-    assert openssl.mask("ab") == "**"
-    assert openssl.mask("") == ""
 
 
 def test_random_iv_differs_between_commands_and_decrypting_needs_one():

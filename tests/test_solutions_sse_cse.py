@@ -9,7 +9,7 @@ import runpy
 
 import pytest
 
-from workshop_helpers import checks_sse_cse as checks
+from workshop_helpers import checks
 from workshop_helpers import ebs
 
 SOLUTIONS = pathlib.Path(__file__).resolve().parent.parent / "notebooks" / "solutions"

@@ -8,7 +8,7 @@ import uuid
 import pytest
 
 from workshop_helpers import fixtures
-from workshop_helpers.widgets import (
+from workshop_helpers.widgets.context_playground import (
     PLAYGROUND_CLASS,
     PlaygroundResult,
     context_from_pairs,

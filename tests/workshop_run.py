@@ -141,13 +141,16 @@ def install_spy(spy_dir: str, label: str, mode: str = "moto") -> None:
 
     hooks.register("after-call.kms", after_kms)
 
-    original_keep = fixtures.keep_key_material
+    from workshop_helpers.fixtures import key_material
+
+    original_keep = key_material.keep_key_material
 
     def keep(ws, key_id, material):
         _append_line(spy / f"{label}.material.keys", base64.b64encode(bytes(material)).decode())
         return original_keep(ws, key_id, material)
 
-    fixtures.keep_key_material = keep
+    key_material.keep_key_material = keep  # the fixtures' own calls
+    fixtures.keep_key_material = keep  # notebook 01's call
 
     calls_log = spy / f"{label}.calls.log"
 
@@ -567,7 +570,9 @@ class RecordingEndpoint:
     """`serve --port 0 --record-data-keys FILE` in a subprocess."""
 
     def __init__(self, env: dict[str, str], record_to: pathlib.Path | None = None, *extra: str):
-        args = [sys.executable, "-m", "workshop_helpers", "serve", "--port", "0", *extra]
+        # --inject-error is test-only: tests/fault_injection.py wraps `serve` with it
+        program = [str(TESTS / "fault_injection.py")] if "--inject-error" in extra else ["-m", "workshop_helpers", "serve"]
+        args = [sys.executable, *program, "--port", "0", *extra]
         if record_to is not None:
             args += ["--record-data-keys", str(record_to)]
         self._stderr = tempfile.TemporaryFile(mode="w+")

@@ -39,6 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from . import hooks
+from .errors import one_line
 
 MAX_RECORDS = 10_000
 EVENT_SOURCE = "kms.amazonaws.com"
@@ -330,7 +331,7 @@ def _on_after_call(*, http_response=None, parsed=None, model=None, context=None,
     if pending is None:
         return
     parsed = parsed or {}
-    status = getattr(http_response, "status_code", 200)
+    status = http_response.status_code
     error = None
     if status >= 300:
         info = parsed.get("Error", {}) or {}
@@ -350,7 +351,7 @@ def _on_after_call_error(*, exception=None, context=None, **_):
 
 @_guard
 def _on_sts_answer(*, parsed=None, model=None, http_response=None, **_):
-    if getattr(http_response, "status_code", 200) >= 300 or not parsed or model is None:
+    if http_response.status_code >= 300 or not parsed or model is None:
         return
     if model.name in ("AssumeRole", "AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"):
         creds, user = parsed.get("Credentials") or {}, parsed.get("AssumedRoleUser") or {}
@@ -361,7 +362,7 @@ def _on_sts_answer(*, parsed=None, model=None, http_response=None, **_):
 
 @_guard
 def _on_iam_answer(*, parsed=None, model=None, http_response=None, **_):
-    if getattr(http_response, "status_code", 200) >= 300 or not parsed or model is None:
+    if http_response.status_code >= 300 or not parsed or model is None:
         return
     if model.name == "CreateAccessKey" and _account_id:
         key = parsed.get("AccessKey") or {}
@@ -371,7 +372,7 @@ def _on_iam_answer(*, parsed=None, model=None, http_response=None, **_):
 
 
 def _access_key_of(request_signer) -> str | None:
-    creds = getattr(request_signer, "_credentials", None)
+    creds = request_signer._credentials
     if creds is None:
         return None
     try:
@@ -430,7 +431,7 @@ def _build(pending, parsed, model, error, request_id) -> dict:
         record["responseElements"] = _response_elements(operation, parsed or {}, model, pending)
     else:
         record["errorCode"] = _short_code(error[0])
-        record["errorMessage"] = _one_line(error[1])
+        record["errorMessage"] = one_line(error[1], 500)
         record["responseElements"] = None
     record["requestID"] = request_id or str(uuid.uuid4())
     record["eventID"] = str(uuid.uuid4())
@@ -458,11 +459,6 @@ def _short_code(code: str) -> str:
     return code.rsplit("#", 1)[-1]
 
 
-def _one_line(message: str, limit: int = 500) -> str:
-    text = " ".join(str(message).split())
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
 def _read_only(operation: str) -> bool:
     """Cryptographic operations and Describe/List/Get: readOnly, and no responseElements."""
     return operation in _CRYPTO_OPERATIONS or operation.startswith(_NULL_RESPONSE_PREFIXES)
@@ -471,7 +467,7 @@ def _read_only(operation: str) -> bool:
 def _response_elements(operation: str, parsed: dict, model, pending: dict):
     if _read_only(operation):
         return None
-    shape = getattr(model, "output_shape", None)
+    shape = model.output_shape
     if shape is None:
         return None
     body = {k: v for k, v in parsed.items() if k != "ResponseMetadata"}
@@ -549,12 +545,10 @@ def _sanitize(value, shape):
 
 
 def mask_access_key(key: str | None) -> str | None:
-    """Show an access key id the way the workshop shows keys: its ends only."""
-    if not key:
-        return None
-    if len(key) >= 12:
-        return f"{key[:4]}…{key[-4:]}"
-    return f"{key[:2]}…"
+    """An access key id as the workshop shows secrets: its ends only ("AKIA…MNOP")."""
+    from .display.masking import mask
+
+    return mask(key, compact=True) if key else None
 
 
 def _identity(access_key: str | None) -> dict:

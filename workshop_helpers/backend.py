@@ -154,21 +154,14 @@ class Workshop:
         return "Workshop(" + ", ".join(parts) + ")"
 
     def _repr_html_(self) -> str:
-        from html import escape
+        from .display.tables import table
 
-        rows = "".join(
-            f"<tr><th style='text-align:left'>{escape(k)}</th><td><code>{escape(v)}</code></td></tr>"
-            for k, v in self.describe().items()
-        )
         note = {
-            "moto": "Simulated in this kernel: no AWS account, no network, nothing costs money.",
+            "moto": "Simulated on this machine: no AWS account, no network, nothing costs money.",
             "endpoint": "Simulated by a local endpoint: no AWS account, nothing costs money.",
             "aws": "A REAL AWS account: what you create may cost money; notebook 08 cleans up.",
         }[self.backend]
-        return (
-            f"<table aria-label='workshop backend'>{rows}</table>"
-            f"<p><strong>{escape(note)}</strong></p>"
-        )
+        return table(self.describe(), caption="Workshop backend", footnote=note).html()
 
 
 def choose_backend(backend: str | None = None) -> str:
@@ -221,9 +214,9 @@ def connect(backend: str | None = None, *, region: str | None = None) -> Worksho
         from . import audit
 
         audit.start(_active)  # record every KMS call from here on (idempotent)
-        from . import friendly_errors
+        from . import ipython_errors
 
-        friendly_errors.install()  # in IPython only: AWS errors as one readable line
+        ipython_errors.install()  # in IPython only: AWS errors as one readable line
         return _active
 
 
@@ -235,16 +228,18 @@ def require() -> Workshop:
 # --- moto -------------------------------------------------------------------------------
 
 
-def _use_test_credentials(region: str) -> None:
-    """Point the process's default credential chain at the workshop's test credentials.
+def _use_test_credentials(region: str, access_key_id: str = TEST_ACCESS_KEY_ID,
+                          secret_access_key: str = TEST_SECRET_ACCESS_KEY) -> None:
+    """Point the process's default credential chain at the workshop's test credentials
+    (or at the ones a class endpoint issued to this participant).
 
     Third-party libraries (the AWS Encryption SDK) build their own clients from the
     environment, so the environment itself must be safe and complete.
     """
     for name in _MOTO_IGNORED_ENV:
         os.environ.pop(name, None)
-    os.environ["AWS_ACCESS_KEY_ID"] = TEST_ACCESS_KEY_ID
-    os.environ["AWS_SECRET_ACCESS_KEY"] = TEST_SECRET_ACCESS_KEY
+    os.environ["AWS_ACCESS_KEY_ID"] = access_key_id
+    os.environ["AWS_SECRET_ACCESS_KEY"] = secret_access_key
     os.environ["AWS_REGION"] = region
     os.environ["AWS_DEFAULT_REGION"] = region
     # A profile file could carry a credential_process, an SSO session or an endpoint_url.
@@ -320,7 +315,11 @@ def _connect_endpoint(region: str) -> Workshop:
         )
     url = url.rstrip("/")
     _check_reachable(url)
-    _use_test_credentials(region)
+    # In a class (`serve --participants`), the participant's env file carries the access
+    # key the endpoint issued for their own account; anywhere else, the test credentials.
+    issued = (os.environ.get("AWS_ACCESS_KEY_ID", ""), os.environ.get("AWS_SECRET_ACCESS_KEY", ""))
+    in_class = bool(os.environ.get("KMS_WORKSHOP_PARTICIPANT") and all(issued))
+    _use_test_credentials(region, *(issued if in_class else ()))
     for name in list(os.environ):
         if name.startswith("AWS_ENDPOINT_URL_"):
             del os.environ[name]
@@ -330,8 +329,8 @@ def _connect_endpoint(region: str) -> Workshop:
     import boto3
 
     session = boto3.Session(
-        aws_access_key_id=TEST_ACCESS_KEY_ID,
-        aws_secret_access_key=TEST_SECRET_ACCESS_KEY,
+        aws_access_key_id=os.environ["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=os.environ["AWS_SECRET_ACCESS_KEY"],
         region_name=region,
     )
     ws = Workshop("endpoint", region, "", "", url, session)
@@ -382,6 +381,7 @@ def aws_session(region: str | None = None):
 
 def _caller_identity(ws: Workshop, what: str) -> dict:
     """STS GetCallerIdentity, with every failure turned into one sentence."""
+    from .errors import aws_error_code, aws_error_message
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
@@ -398,7 +398,7 @@ def _caller_identity(ws: Workshop, what: str) -> dict:
             "AWS_PROFILE) or use KMS_WORKSHOP_BACKEND=moto."
         ) from None
     except ClientError as exc:
-        code = exc.response.get("Error", {}).get("Code", "")
+        code = aws_error_code(exc)
         if code in ("ExpiredToken", "ExpiredTokenException", "RequestExpired"):
             raise BackendError(
                 f"{what}: the credentials have expired ({code}); refresh them "
@@ -406,7 +406,7 @@ def _caller_identity(ws: Workshop, what: str) -> dict:
             ) from None
         raise BackendError(
             f"{what}: STS refused the credentials ({code}: "
-            f"{exc.response.get('Error', {}).get('Message', '')}); check them and restart the kernel."
+            f"{aws_error_message(exc)}); check them and restart the kernel."
         ) from None
     except EndpointConnectionError:
         raise BackendError(f"{what}: cannot reach STS; check the network or the URL.") from None

@@ -8,8 +8,8 @@ It returns a `CleanupReport` listing every action; running it again finds nothin
 do and says so.
 
 What counts as the workshop's:
-- everything carrying the workshop's tags (`names.tags()`: the `kms-workshop` tag, plus the
-  participant's tag when KMS_WORKSHOP_PARTICIPANT is set);
+- everything whose tags `names.is_ours` accepts (the `kms-workshop` tag, and the
+  participant's tag equal to KMS_WORKSHOP_PARTICIPANT: absent when it is not set);
 - on moto and the local endpoint also the key behind `names.key_alias()` and the role and
   policies with the workshop's names;
 - on aws strictly tagged resources only: a key, role or policy without the workshop's tag
@@ -22,6 +22,7 @@ import shutil
 from dataclasses import dataclass, field
 
 from . import fixtures, names
+from .errors import aws_error_code
 
 DELETION_WINDOW_DAYS = 7
 
@@ -93,21 +94,6 @@ class CleanupReport:
         return "".join(parts)
 
 
-def _code(exc: BaseException) -> str:
-    return fixtures._client_error_code(exc)
-
-
-def _tag_match(tags: dict[str, str]) -> bool:
-    return all(tags.get(k) == v for k, v in names.tags().items()) and (
-        names.participant() is not None or names.PARTICIPANT_TAG_KEY not in tags
-    )
-
-
-def _tag_dict(items: list[dict] | None) -> dict[str, str]:
-    """EC2, S3 and IAM tags ([{"Key": k, "Value": v}, ...]) as a dict."""
-    return {t["Key"]: t["Value"] for t in items or []}
-
-
 def _ec2_tag_filters() -> list[dict]:
     return [{"Name": f"tag:{k}", "Values": [v]} for k, v in names.tags().items()]
 
@@ -130,11 +116,7 @@ def _workshop_keys(ws, kms, report: CleanupReport) -> list[dict]:
                 continue
             if meta.get("KeyManager") == "AWS":
                 continue
-            try:
-                tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=key_id).get("Tags", [])}
-            except ClientError:
-                tags = {}
-            if _tag_match(tags):
+            if fixtures.is_workshop_key(kms, key_id):
                 found[key_id] = meta
     # The key behind the workshop's alias, tagged or not (not on aws: tags only there).
     try:
@@ -171,8 +153,8 @@ def _clean_kms(ws, report: CleanupReport) -> None:
                     kms.delete_alias(AliasName=name)
                     report.add("alias", name, "deleted")
                 except ClientError as exc:
-                    if _code(exc) != "NotFoundException":
-                        report.fail("alias", name, f"{_code(exc)}: {exc}")
+                    if aws_error_code(exc) != "NotFoundException":
+                        report.fail("alias", name, f"{aws_error_code(exc)}: {exc}")
     for meta in keys:
         key_id, state = meta["KeyId"], meta["KeyState"]
         if state in ("PendingDeletion", "PendingReplicaDeletion"):
@@ -190,7 +172,7 @@ def _clean_kms(ws, report: CleanupReport) -> None:
             detail = f" (on {when:%Y-%m-%d})" if hasattr(when, "strftime") else ""
             report.add("KMS key", key_id, f"scheduled for deletion in {DELETION_WINDOW_DAYS} days{detail}")
         except ClientError as exc:
-            report.fail("KMS key", key_id, f"{_code(exc)}: {exc}")
+            report.fail("KMS key", key_id, f"{aws_error_code(exc)}: {exc}")
             continue
         if fixtures.forget_key_material(ws, key_id):
             report.add("key material copy", key_id, "deleted")
@@ -200,21 +182,21 @@ def _clean_kms(ws, report: CleanupReport) -> None:
 
 
 def _moto_ec2_untouched(ws) -> bool:
-    """On moto: was EC2 never used in this process? Then there is nothing to remove, and
-    listing would only make moto build its EC2 backend (seconds of loading images)."""
-    if ws.backend != "moto":
+    """On moto with a throw-away account (memory): was EC2 never used in this process? Then
+    there is nothing to remove, and listing would only make moto build its EC2 backend
+    (seconds of loading images). An account on disk may hold another kernel's volumes."""
+    if ws.backend != "moto" or ws.state_dir is not None:
         return False
     import sys
 
     models = sys.modules.get("moto.ec2.models")
     if models is None:
         return True  # not even imported (importing it alone takes seconds)
-    try:
-        ec2_backends = models.ec2_backends
-        per_account = dict.get(ec2_backends, ws.account_id)
-        return per_account is None or ws.region not in dict.keys(per_account)
-    except Exception:  # noqa: BLE001 - moto internals moved: just list
-        return False
+    from .fidelity import require
+
+    require("moto.ec2")
+    per_account = dict.get(models.ec2_backends, ws.account_id)
+    return per_account is None or ws.region not in dict.keys(per_account)
 
 
 def _clean_ec2(ws, report: CleanupReport) -> None:
@@ -224,7 +206,7 @@ def _clean_ec2(ws, report: CleanupReport) -> None:
         return
     ec2 = ws.client("ec2")
     volumes = ec2.describe_volumes(Filters=_ec2_tag_filters()).get("Volumes", [])
-    volumes = [v for v in volumes if _tag_match(_tag_dict(v.get("Tags")))]
+    volumes = [v for v in volumes if names.is_ours(names.tag_dict(v.get("Tags")))]
     for vol in volumes:
         vol_id = vol["VolumeId"]
         if report.dry_run:
@@ -241,8 +223,8 @@ def _clean_ec2(ws, report: CleanupReport) -> None:
             ec2.delete_volume(VolumeId=vol_id)
             report.add("EBS volume", vol_id, "deleted")
         except ClientError as exc:
-            if _code(exc) != "InvalidVolume.NotFound":
-                report.fail("EBS volume", vol_id, f"{_code(exc)}: {exc}")
+            if aws_error_code(exc) != "InvalidVolume.NotFound":
+                report.fail("EBS volume", vol_id, f"{aws_error_code(exc)}: {exc}")
         except Exception as exc:  # noqa: BLE001 - a waiter timeout, reported not raised
             report.fail("EBS volume", vol_id, str(exc))
     if ws.backend == "aws":
@@ -252,7 +234,7 @@ def _clean_ec2(ws, report: CleanupReport) -> None:
     )
     for reservation in found.get("Reservations", []):
         for inst in reservation.get("Instances", []):
-            if not _tag_match(_tag_dict(inst.get("Tags"))):
+            if not names.is_ours(names.tag_dict(inst.get("Tags"))):
                 continue
             if report.dry_run:
                 report.add("instance", inst["InstanceId"], "would be terminated")
@@ -261,7 +243,7 @@ def _clean_ec2(ws, report: CleanupReport) -> None:
                 ec2.terminate_instances(InstanceIds=[inst["InstanceId"]])
                 report.add("instance", inst["InstanceId"], "terminated (simulated instance)")
             except ClientError as exc:
-                report.fail("instance", inst["InstanceId"], f"{_code(exc)}: {exc}")
+                report.fail("instance", inst["InstanceId"], f"{aws_error_code(exc)}: {exc}")
 
 
 def _clean_s3(ws, report: CleanupReport) -> None:
@@ -273,10 +255,10 @@ def _clean_s3(ws, report: CleanupReport) -> None:
         if not name.startswith("kms-workshop-"):
             continue
         try:
-            tags = _tag_dict(s3.get_bucket_tagging(Bucket=name)["TagSet"])
+            tags = names.tag_dict(s3.get_bucket_tagging(Bucket=name)["TagSet"])
         except ClientError:
             tags = {}
-        if not _tag_match(tags):
+        if not names.is_ours(tags):
             report.skip("S3 bucket", name, "not tagged by the workshop (or by this participant)")
             continue
         if report.dry_run:
@@ -293,8 +275,8 @@ def _clean_s3(ws, report: CleanupReport) -> None:
             s3.delete_bucket(Bucket=name)
             report.add("S3 bucket", name, f"deleted with its {count} object version(s)")
         except ClientError as exc:
-            if _code(exc) != "NoSuchBucket":
-                report.fail("S3 bucket", name, f"{_code(exc)}: {exc}")
+            if aws_error_code(exc) != "NoSuchBucket":
+                report.fail("S3 bucket", name, f"{aws_error_code(exc)}: {exc}")
 
 
 # --- IAM ---------------------------------------------------------------------------------
@@ -308,12 +290,12 @@ def _clean_iam(ws, report: CleanupReport) -> None:
     try:
         found = iam.get_role(RoleName=role)["Role"]
     except ClientError as exc:
-        if _code(exc) != "NoSuchEntity":
-            report.fail("IAM role", role, f"{_code(exc)}: {exc}")
+        if aws_error_code(exc) != "NoSuchEntity":
+            report.fail("IAM role", role, f"{aws_error_code(exc)}: {exc}")
         found = None
     if found is not None:
-        tags = _tag_dict(iam.list_role_tags(RoleName=role).get("Tags", []))
-        if ws.backend == "aws" and not _tag_match(tags):
+        tags = names.tag_dict(iam.list_role_tags(RoleName=role).get("Tags"))
+        if ws.backend == "aws" and not names.is_ours(tags):
             report.skip("IAM role", role, "not tagged by the workshop")
         elif report.dry_run:
             report.add("IAM role", role, "would have its policies detached and be deleted")
@@ -335,19 +317,19 @@ def _clean_iam(ws, report: CleanupReport) -> None:
                 iam.delete_role(RoleName=role)
                 report.add("IAM role", role, "deleted")
             except ClientError as exc:
-                if _code(exc) != "NoSuchEntity":
-                    report.fail("IAM role", role, f"{_code(exc)}: {exc}")
+                if aws_error_code(exc) != "NoSuchEntity":
+                    report.fail("IAM role", role, f"{aws_error_code(exc)}: {exc}")
 
     for name in (names.additional_policy_name(), names.context_policy_name()):
         arn = fixtures.policy_arn(ws, name)
         try:
             policy = iam.get_policy(PolicyArn=arn)["Policy"]
         except ClientError as exc:
-            if _code(exc) != "NoSuchEntity":
-                report.fail("IAM policy", name, f"{_code(exc)}: {exc}")
+            if aws_error_code(exc) != "NoSuchEntity":
+                report.fail("IAM policy", name, f"{aws_error_code(exc)}: {exc}")
             continue
-        tags = _tag_dict(policy.get("Tags") or iam.list_policy_tags(PolicyArn=arn).get("Tags", []))
-        if ws.backend == "aws" and not _tag_match(tags):
+        tags = names.tag_dict(policy.get("Tags") or iam.list_policy_tags(PolicyArn=arn).get("Tags"))
+        if ws.backend == "aws" and not names.is_ours(tags):
             report.skip("IAM policy", name, "not tagged by the workshop")
             continue
         if report.dry_run:
@@ -367,8 +349,8 @@ def _clean_iam(ws, report: CleanupReport) -> None:
             iam.delete_policy(PolicyArn=arn)
             report.add("IAM policy", name, "deleted")
         except ClientError as exc:
-            if _code(exc) != "NoSuchEntity":
-                report.fail("IAM policy", name, f"{_code(exc)}: {exc}")
+            if aws_error_code(exc) != "NoSuchEntity":
+                report.fail("IAM policy", name, f"{aws_error_code(exc)}: {exc}")
 
 
 # --- local files -------------------------------------------------------------------------
@@ -409,7 +391,7 @@ def cleanup(ws, *, local_files: bool = True, dry_run: bool = False) -> CleanupRe
         try:
             part(ws, report)
         except (ClientError, BotoCoreError) as exc:
-            code = _code(exc) or type(exc).__name__
+            code = aws_error_code(exc) or type(exc).__name__
             report.fail(what, "(listing)", f"{code}: {exc}")
     if local_files:
         _clean_local(report)

@@ -110,17 +110,9 @@ class SimulatedVolume:
         return "Real AWS: EBS made its own KMS calls; see CloudTrail (minutes later)."
 
     def _repr_html_(self) -> str:
-        from html import escape
+        from .display.tables import table
 
-        rows = "".join(
-            f"<tr><th scope='row' style='text-align:left'>{escape(str(k))}</th>"
-            f"<td style='text-align:left'><code>{escape(str(v))}</code></td></tr>"
-            for k, v in self.metadata().items()
-        )
-        return (
-            "<table aria-label='EBS volume metadata'><caption style='text-align:left;font-weight:600'>"
-            f"EBS volume metadata</caption>{rows}</table><p><em>{escape(self._note())}</em></p>"
-        )
+        return table(self.metadata(), caption="EBS volume metadata", footnote=self._note()).html()
 
     def __repr__(self) -> str:
         lines = ["EBS volume metadata"] + [f"{k} | {v}" for k, v in self.metadata().items()]
@@ -294,14 +286,14 @@ def workshop_instance(ws, az: str | None = None) -> str | None:
     found = ec2.describe_instances(
         Filters=[
             {"Name": "tag:Name", "Values": [INSTANCE_NAME]},
-            {"Name": f"tag:{names.TAG_KEY}", "Values": ["true"]},
+            {"Name": f"tag:{names.TAG_KEY}", "Values": [names.TAG_VALUE]},
             {"Name": "availability-zone", "Values": [az]},
             {"Name": "instance-state-name", "Values": ["pending", "running"]},
         ]
     )
     for reservation in found.get("Reservations", []):
         for instance in reservation.get("Instances", []):
-            if _participant_matches(instance.get("Tags", [])):
+            if names.is_ours(names.tag_dict(instance.get("Tags"))):
                 return instance["InstanceId"]
     images = ec2.describe_images(
         Owners=["amazon"], Filters=[{"Name": "name", "Values": ["amzn2-ami-hvm-*-x86_64-gp2"]}]
@@ -318,11 +310,6 @@ def workshop_instance(ws, az: str | None = None) -> str | None:
         TagSpecifications=[{"ResourceType": "instance", "Tags": volume_tags(INSTANCE_NAME)}],
     )
     return answer["Instances"][0]["InstanceId"]
-
-
-def _participant_matches(tags: list[dict]) -> bool:
-    values = {t.get("Key"): t.get("Value") for t in tags}
-    return values.get(names.PARTICIPANT_TAG_KEY) == names.participant()
 
 
 # --- 2. attachment ------------------------------------------------------------------------

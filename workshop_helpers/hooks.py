@@ -43,6 +43,9 @@ def install() -> None:
     with _lock:
         if _installed:
             return
+        from .fidelity import check_botocore
+
+        check_botocore()  # a moved botocore internal: one line naming it, never a traceback later
         from botocore.handlers import BUILTIN_HANDLERS
 
         for event in EVENTS:

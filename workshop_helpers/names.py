@@ -14,6 +14,7 @@ import re
 from .errors import WorkshopError
 
 TAG_KEY = "kms-workshop"
+TAG_VALUE = "true"
 PARTICIPANT_TAG_KEY = "kms-workshop-participant"
 
 _VALID = re.compile(r"^[A-Za-z0-9_-]{1,32}$")
@@ -41,6 +42,11 @@ def key_alias() -> str:
     return "alias/" + _suffixed("ImportedCMK")
 
 
+def other_key_alias() -> str:
+    """Alias of a second, ordinary KMS key: "the wrong key" in notebook 04."""
+    return "alias/" + _suffixed("KMSWorkshop-OtherKey")
+
+
 def role_name() -> str:
     """The participant's role, with too few permissions at first."""
     return _suffixed("KMSWorkshop-InstanceInitRole")
@@ -63,8 +69,9 @@ def bucket_name(account_id: str, region: str) -> str:
 
 
 def tags() -> dict[str, str]:
-    """Tags put on everything the workshop creates; cleanup on aws touches only these."""
-    result = {TAG_KEY: "true"}
+    """Tags put on everything the workshop creates; `is_ours` recognises them (cleanup on aws
+    touches only what it accepts)."""
+    result = {TAG_KEY: TAG_VALUE}
     who = participant()
     if who:
         result[PARTICIPANT_TAG_KEY] = who
@@ -77,3 +84,24 @@ def kms_tags() -> list[dict[str, str]]:
 
 def iam_tags() -> list[dict[str, str]]:
     return [{"Key": k, "Value": v} for k, v in tags().items()]
+
+
+def tag_dict(items: list[dict] | None) -> dict[str, str]:
+    """An AWS tag list as a dict: KMS's ``[{"TagKey": k, "TagValue": v}, ...]`` or EC2's,
+    S3's and IAM's ``[{"Key": k, "Value": v}, ...]``."""
+    return {t.get("TagKey", t.get("Key")): t.get("TagValue", t.get("Value")) for t in items or []}
+
+
+def is_ours(tags: dict[str, str]) -> bool:
+    """Whether a resource with these tags is the workshop's, for the current participant.
+
+    The one rule every module follows (fixtures, cleanup, ebs): a resource is ours when
+
+    - the workshop's tag is present with its value (``kms-workshop=true``), and
+    - the participant tag equals the current participant (`participant()`): absent when
+      no participant is set, ``kms-workshop-participant=<name>`` when one is.
+
+    So a key tagged for participant "alice" is not ours when no participant is set, nor
+    when the participant is "bob"; an untagged key is never ours, whatever its name.
+    """
+    return tags.get(TAG_KEY) == TAG_VALUE and tags.get(PARTICIPANT_TAG_KEY) == participant()

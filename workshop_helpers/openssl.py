@@ -17,6 +17,7 @@ import os
 import shlex
 from dataclasses import dataclass
 
+from .display.masking import mask
 from .errors import WorkshopError
 
 __all__ = [
@@ -51,13 +52,6 @@ ORIGINAL_PASSWORD = "fileb://datakeyPlainText.txt"
 ORIGINAL_COMMAND = f"openssl enc -e -aes256 -k {ORIGINAL_PASSWORD}"
 
 
-def mask(secret: str) -> str:
-    """Keep the first and last characters; replace the rest with '*', keeping the length."""
-    if len(secret) <= 2:
-        return "*" * len(secret)
-    return secret[0] + "*" * (len(secret) - 2) + secret[-1]
-
-
 @dataclass(frozen=True)
 class OpensslCommand:
     """An `openssl enc` command that uses a data key as the key.
@@ -77,7 +71,7 @@ class OpensslCommand:
         """The command as one shell line, the key masked unless asked otherwise."""
         # The masked key is for reading, not for running: leave it unquoted.
         return " ".join(
-            mask(arg) if mask_key and arg == self.key_hex else shlex.quote(arg) for arg in self.argv
+            mask(arg, visible=1) if mask_key and arg == self.key_hex else shlex.quote(arg) for arg in self.argv
         )
 
     def __str__(self) -> str:

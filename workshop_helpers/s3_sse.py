@@ -25,6 +25,7 @@ from __future__ import annotations
 import threading
 
 from . import audit, names
+from .errors import aws_error_code
 
 S3_SERVICE = "s3.amazonaws.com"
 CONTEXT_KEY = "aws:s3:arn"
@@ -72,7 +73,7 @@ def ensure_bucket(ws) -> str:
     try:
         s3.head_bucket(Bucket=bucket)
     except ClientError as exc:
-        code = str(exc.response.get("Error", {}).get("Code", ""))
+        code = aws_error_code(exc)
         if code not in ("404", "NoSuchBucket", "NotFound"):
             raise
         kwargs = {"Bucket": bucket}

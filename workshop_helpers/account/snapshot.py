@@ -24,12 +24,20 @@ from typing import Any
 
 SERVICES = ("kms", "iam", "sts", "s3", "ec2")
 _LEFT_OUT = {"ec2": frozenset({"amis", "snapshots"})}
+# State kept on a service's backend dictionary rather than on one backend: S3's global map
+# of bucket names to accounts (one bucket namespace for every account, as on AWS).
+_SHARED = {"s3": ("bucket_accounts",)}
+_SHARED_KEY = "*shared*"
 _LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
 
 
 def _backend_dict(service: str):
     from moto.backends import get_backend
 
+    if service == "ec2":  # imported lazily (it takes seconds): its internals checked on first use
+        from ..fidelity import require
+
+        require("moto.ec2")
     return get_backend(service)
 
 
@@ -99,6 +107,8 @@ def dump(service: str) -> bytes:
         where: {name: value for name, value in vars(backend).items() if name not in left_out}
         for where, backend in live_backends(service).items()
     }
+    bd = _backend_dict(service)
+    state[_SHARED_KEY] = {name: getattr(bd, name) for name in _SHARED.get(service, ())}
     buffer = io.BytesIO()
     _Pickler(buffer, _references()).dump(state)
     return buffer.getvalue()
@@ -107,6 +117,7 @@ def dump(service: str) -> bytes:
 def load(service: str, data: bytes) -> None:
     """Make this process's `service` backends exactly what `data` describes."""
     state = _Unpickler(io.BytesIO(data)).load()
+    shared = state.pop(_SHARED_KEY, {})
     live = live_backends(service)
     for where, backend in live.items():
         if where not in state:
@@ -118,9 +129,15 @@ def load(service: str, data: bytes) -> None:
         vars(backend).clear()
         vars(backend).update(saved)
         vars(backend).update(kept)
+    for name in _SHARED.get(service, ()):
+        current = getattr(bd, name)
+        current.clear()
+        current.update(shared.get(name, {}))
 
 
 def forget(service: str) -> None:
     """Back to an empty account for `service` (the account was emptied elsewhere)."""
     for backend in live_backends(service).values():
         backend.reset()
+    for name in _SHARED.get(service, ()):
+        getattr(_backend_dict(service), name).clear()

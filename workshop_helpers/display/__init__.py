@@ -15,8 +15,8 @@ that render in Jupyter and print as plain text anywhere else.
 
 from ._html import show
 from .bytes_view import BytesView, byte_stats, compare_bytes, hexdump
-from .cli import CliCommand, aws_cli
-from .errors import CaughtError, error_code, expect_error
+from .aws_cli import CliCommand, aws_cli
+from .expect import CaughtError, error_code, expect_error
 from .masking import mask, reveal
 from .svg import Diagram, direct_diagram, envelope_diagram, key_lifecycle_diagram
 from .tables import Table, response_rows, response_table, shorten_blob, table

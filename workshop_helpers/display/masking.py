@@ -1,9 +1,12 @@
-"""Masking plaintext keys: what may be shown of a secret, and the one way to see it all.
+"""Masking secrets, the workshop's one rule for what may be shown of one, and the one way
+to see a key whole.
 
-`mask(secret)` shows the base64 form with only its first and last few characters, as the
-workshop does when it prints a data key ("97**...**OOL"): enough to tell two keys apart,
-far too little to use one. `reveal(secret, ws)` shows everything, and only on the moto
-backend, where the keys are simulated and die with the kernel.
+`mask(secret)` shows the base64 form of a data key with only its first and last few
+characters ("97**...**OOL"): enough to tell two keys apart, far too little to use one.
+The same function masks a hex key for an openssl command line (`visible=1`) and an access
+key id in the audit trail (`compact=True`: "AKIA…MNOP"). `reveal(secret, ws)` shows
+everything, and only on the moto backend, where the keys are simulated and never leave
+your machine.
 """
 
 from __future__ import annotations
@@ -22,15 +25,20 @@ def _as_base64(secret: bytes | bytearray | memoryview | str) -> str:
     return base64.b64encode(bytes(secret)).decode("ascii")
 
 
-def mask(secret: bytes | bytearray | memoryview | str, visible: int = VISIBLE) -> str:
-    """The base64 form of `secret` with all but `visible` characters at each end hidden.
+def mask(secret: bytes | bytearray | memoryview | str, visible: int = VISIBLE, *, compact: bool = False) -> str:
+    """`secret` with all but `visible` characters at each end hidden.
 
-    Bytes are base64-encoded first; a str is taken to be base64 already. Short secrets,
-    where the ends would give too much away, are hidden entirely.
+    Bytes are base64-encoded first; a str (base64, hex, an access key id) is masked as it
+    is. The hidden part is one '*' per character (the length stays visible), or one '…'
+    with `compact`. Short secrets, where the ends would give too much away, are hidden
+    entirely (compact: only their first `visible // 2` characters are shown).
     """
     text = _as_base64(secret)
     visible = max(0, int(visible))
-    if len(text) - 2 * visible < MIN_HIDDEN or len(text) < 4 * visible:
+    too_short = len(text) - 2 * visible < MIN_HIDDEN or len(text) < 3 * visible
+    if compact:
+        return text[: visible // 2] + "…" if too_short else f"{text[:visible]}…{text[-visible:] if visible else ''}"
+    if too_short:
         return "*" * max(len(text), MIN_HIDDEN)
     return text[:visible] + "*" * (len(text) - 2 * visible) + text[-visible:]
 

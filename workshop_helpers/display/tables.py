@@ -40,14 +40,17 @@ def response_rows(response: dict) -> list[tuple[str, str]]:
 
 
 class Table(Rich):
-    """Rows of cells with a header; `caption` is announced by screen readers."""
+    """Rows of cells with a header; `caption` is announced by screen readers; `footnote` is
+    a sentence shown under the table. The workshop's one HTML table: every module that
+    shows rows uses it."""
 
     def __init__(self, rows: list[tuple], header: tuple | None = None, caption: str = "",
-                 notes: dict | None = None):
+                 notes: dict | None = None, footnote: str = ""):
         self.rows = [tuple(str(c) for c in row) for row in rows]
         self.header = header
         self.caption = caption
         self.notes = notes or {}
+        self.footnote = footnote
 
     def text(self) -> str:
         lines = [self.caption] if self.caption else []
@@ -57,6 +60,8 @@ class Table(Rich):
             line = " | ".join(row)
             note = self.notes.get(row[0]) if row else None
             lines.append(f"{line}  ({note})" if note else line)
+        if self.footnote:
+            lines.append(self.footnote)
         return "\n".join(lines)
 
     def html(self) -> str:
@@ -71,14 +76,15 @@ class Table(Rich):
             if self.notes:
                 cells.append(f"<td style='text-align:left'>{esc(self.notes.get(row[0], ''))}</td>")
             body.append("<tr>" + "".join(cells) + "</tr>")
-        return f"<table class='kms-table'>{cap}{head}<tbody>{''.join(body)}</tbody></table>"
+        foot = f"<p><em>{esc(self.footnote)}</em></p>" if self.footnote else ""
+        return f"<table class='kms-table'>{cap}{head}<tbody>{''.join(body)}</tbody></table>{foot}"
 
 
-def table(rows, header=None, caption: str = "", notes: dict | None = None) -> Table:
+def table(rows, header=None, caption: str = "", notes: dict | None = None, footnote: str = "") -> Table:
     """A table of `rows` (tuples); a dict becomes (key, value) rows."""
     if isinstance(rows, dict):
         rows = list(rows.items())
-    return Table(list(rows), header, caption, notes)
+    return Table(list(rows), header, caption, notes, footnote)
 
 
 def response_table(response: dict, caption: str = "", notes: dict | None = None) -> Table:

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import sys
 
+from .errors import aws_error_code, aws_error_message, one_line
+
 THROTTLING_CODES = frozenset(
     {
         "ThrottlingException",
@@ -39,8 +41,6 @@ KEY_STATE_CODES = frozenset({"KMSInvalidStateException", "DisabledException", "N
 _TB_HINT = " (%tb shows the full traceback.)"
 
 
-def _one_line(text: str) -> str:
-    return " ".join(str(text).split())
 
 
 def _endpoint_of(exc: BaseException) -> str:
@@ -53,9 +53,8 @@ def explain(exc: BaseException) -> str | None:
     from botocore import exceptions as bex
 
     if isinstance(exc, bex.ClientError):
-        error = exc.response.get("Error", {}) or {}
-        code = str(error.get("Code") or "Error")
-        message = _one_line(error.get("Message") or "")
+        code = aws_error_code(exc) or "Error"
+        message = one_line(aws_error_message(exc))
         operation = getattr(exc, "operation_name", None) or "the call"
         said = f"{operation} was refused with {code}" + (f": {message}" if message else "")
         if code in THROTTLING_CODES:
@@ -99,7 +98,7 @@ def explain(exc: BaseException) -> str | None:
             "restart the kernel, or use the moto backend."
         )
     if isinstance(exc, bex.BotoCoreError):
-        return _one_line(str(exc)) or type(exc).__name__
+        return one_line(str(exc)) or type(exc).__name__
     return None
 
 

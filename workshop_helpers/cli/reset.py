@@ -24,8 +24,8 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from .account import reset_account, state_dir
-    from .errors import WorkshopError
+    from ..account import reset_account, state_dir
+    from ..errors import WorkshopError
 
     path = state_dir(args.state_dir)
     if path is None:

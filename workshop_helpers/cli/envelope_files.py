@@ -1,8 +1,8 @@
-"""What `python -m workshop_helpers encrypt` and `decrypt` share (cmd_encrypt, cmd_decrypt).
+"""What the `encrypt` and `decrypt` commands share (cli/encrypt.py, cli/decrypt.py).
 
-Both refuse the moto backend (what one process creates, the next would not see), check
-their paths before connecting, turn file errors into one line, and draw a progress bar on
-stderr for files of more than a few MiB when stderr is a terminal.
+Both refuse a moto account kept in memory (what one process creates, the next would not
+see), check their paths before connecting, turn file errors into one line, and draw a
+progress bar on stderr for files of more than a few MiB when stderr is a terminal.
 """
 
 from __future__ import annotations
@@ -14,12 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, TextIO
 
-from . import envelope, names
-from .cli import add_backend_options, connect_from_args
-from .errors import WorkshopError
-
-ENCRYPT_HELP = "envelope-encrypt a file under a KMS key (AES-256-GCM, one data key per file)"
-DECRYPT_HELP = "decrypt a file made by `encrypt`, checking its encryption context"
+from ..errors import WorkshopError
+from .options import add_backend_options, connect_from_args
 
 PROGRESS_THRESHOLD = 4 * 1024 * 1024  # smaller files finish before a bar is worth drawing
 PROGRESS_WIDTH = 30
@@ -42,23 +38,11 @@ def parse_context(items: list[str] | None) -> dict[str, str]:
     return context
 
 
-def _add_file_arguments(parser, *, context_help: str) -> None:
+def add_file_arguments(parser, *, context_help: str) -> None:
+    """SRC, DST and --context KEY=VALUE, then the backend options."""
     parser.add_argument("src", metavar="SRC", help="the file to read")
     parser.add_argument("dst", metavar="DST", help="the file to write (replaced only on success)")
     parser.add_argument("--context", action="append", metavar="KEY=VALUE", default=[], help=context_help)
-
-
-def configure_encrypt(parser) -> None:
-    _add_file_arguments(parser, context_help="encryption context pair, repeatable (decrypt needs the same)")
-    parser.add_argument(
-        "--key-id", default=names.key_alias(), help=f"KMS key id, ARN or alias (default {names.key_alias()})"
-    )
-    add_backend_options(parser)
-
-
-def configure_decrypt(parser) -> None:
-    _add_file_arguments(parser, context_help="the expected encryption context pair, repeatable; must match exactly")
-    parser.add_argument("--key-id", default=None, help="refuse files not encrypted under this KMS key")
     add_backend_options(parser)
 
 
@@ -142,44 +126,15 @@ def progress_for(path: str, label: str, stream: TextIO | None = None) -> Iterato
 # --- the two commands -------------------------------------------------------------------
 
 
-def _describe_context(context: dict[str, str]) -> str:
+def describe_context(context: dict[str, str]) -> str:
     return ", ".join(f"{k}={v}" for k, v in sorted(context.items())) or "(empty)"
 
 
-def _prepare(args, command: str):
-    """Check the arguments and paths before connecting; return (context, workshop)."""
+def prepare(args, command: str, check=None):
+    """Check the arguments and paths, then `check(args)` if given, all before connecting;
+    return (context, workshop)."""
     context = parse_context(args.context)
     check_paths(args.src, args.dst)
+    if check is not None:
+        check(args)
     return context, connect_from_args(args, refuse_moto=command)
-
-
-def run_encrypt(args) -> int:
-    context, workshop = _prepare(args, "encrypt")
-    with file_errors(), progress_for(args.src, "encrypting") as bar:
-        envelope.encrypt_file(
-            args.src,
-            args.dst,
-            key_id=args.key_id,
-            encryption_context=context,
-            kms_client=workshop.client("kms"),
-            progress=bar,
-        )
-    with file_errors():
-        key_arn = envelope.read_header(args.dst).key_arn
-    print(f"encrypted {args.src} -> {args.dst} under {key_arn}, context {_describe_context(context)}")
-    return 0
-
-
-def run_decrypt(args) -> int:
-    context, workshop = _prepare(args, "decrypt")
-    with file_errors(), progress_for(args.src, "decrypting") as bar:
-        envelope.decrypt_file(
-            args.src,
-            args.dst,
-            encryption_context=context,
-            key_id=args.key_id,
-            kms_client=workshop.client("kms"),
-            progress=bar,
-        )
-    print(f"decrypted {args.src} -> {args.dst}, context {_describe_context(context)} verified")
-    return 0

@@ -1,67 +1,24 @@
-"""Self-checks for the notebooks' exercises.
-
-Each `check_*` takes the learner's answer and returns a `CheckResult`: truthy when the
-answer is right, falsy with a hint when it is not. A wrong answer never raises, so an
-exercise cell left unsolved still runs (it shows the hint). The result renders as a short
-message; `bool(result)` is what tests use.
+"""Self-checks for the exercises of notebooks 01 to 04, 07 and 08: the ImportedCMK, data
+keys, encrypting and decrypting by hand, direct encryption, cleanup.
 
 Checks that need KMS use the workshop's current connection (`connect()` first).
-Worked solutions are in notebooks/solutions/ and are tested against these checks.
 """
 
 from __future__ import annotations
 
-from html import escape
-
-from . import fixtures, names
-
-
-class CheckResult:
-    """Passed or not, with a message (a confirmation, or a hint)."""
-
-    def __init__(self, passed: bool, message: str, exercise: str = ""):
-        self.passed, self.message, self.exercise = bool(passed), message, exercise
-
-    def __bool__(self) -> bool:
-        return self.passed
-
-    def __repr__(self) -> str:
-        mark = "Correct" if self.passed else "Not yet"
-        return f"{mark}: {self.message}"
-
-    __str__ = __repr__
-
-    def _repr_html_(self) -> str:
-        color, border = ("#065f46", "#059669") if self.passed else ("#7c2d12", "#c2410c")
-        title = "Correct" if self.passed else "Not yet"
-        return (
-            f"<div class='kms-check' role='status' style='border-left:6px solid {border};"
-            f"padding:.3em .8em;color:{color}'><strong>{title}</strong>: {escape(self.message)}</div>"
-        )
-
-
-def _passed(message: str) -> CheckResult:
-    return CheckResult(True, message)
-
-
-def _hint(message: str) -> CheckResult:
-    return CheckResult(False, message)
+from .. import fixtures, names
+from ..display.expect import error_code
+from .result import CheckResult, hint as _hint, passed as _passed
 
 
 def _kms():
-    from .backend import require
+    from ..backend import require
 
     return require().client("kms")
 
 
 def _is_bytes(value) -> bool:
     return isinstance(value, (bytes, bytearray, memoryview))
-
-
-def _code(exc: BaseException) -> str:
-    from .display.errors import error_code
-
-    return error_code(exc)
 
 
 # --- 01: the ImportedCMK -----------------------------------------------------------------
@@ -106,11 +63,11 @@ def check_data_key_exercise(response) -> CheckResult:
     try:
         back = _kms().decrypt(CiphertextBlob=response["CiphertextBlob"], EncryptionContext=EXERCISE_02_CONTEXT)
     except ClientError as exc:
-        if _code(exc) == "InvalidCiphertextException":
+        if error_code(exc) == "InvalidCiphertextException":
             return _hint("the encrypted key does not decrypt with the context "
                          "{'project': 'workshop', 'team': 'blue'}: pass exactly these two pairs as "
                          "EncryptionContext.")
-        return _hint(f"KMS could not decrypt the encrypted key ({_code(exc)}).")
+        return _hint(f"KMS could not decrypt the encrypted key ({error_code(exc)}).")
     same = bytes(back.pop("Plaintext")) == bytes(plaintext)
     if not same:
         return _hint("the encrypted key does not match the plaintext key: pass one response, unchanged.")
@@ -157,7 +114,7 @@ def check_recovered_secret(text) -> CheckResult:
     """Exercise 04: the secret text recovered from notebook 03's envelope file."""
     if text is None:
         return _hint("decrypt workshop-data/samplesecret.txt.envelope with "
-                     "envelope.decrypt_bytes(..., encryption_context={'project': 'workshop'}).")
+                     "envelope.decrypt_bytes(..., encryption_context={'project': 'workshop'}, key_id=key.arn).")
     if _is_bytes(text):
         text = bytes(text).decode("utf-8", "replace")
     if str(text) != fixtures.SAMPLE_SECRET_TEXT:
@@ -205,10 +162,10 @@ def check_direct_encryption(blob) -> CheckResult:
     try:
         back = kms.decrypt(CiphertextBlob=bytes(blob), EncryptionContext=EXERCISE_07_CONTEXT)
     except ClientError as exc:
-        if _code(exc) == "InvalidCiphertextException":
+        if error_code(exc) == "InvalidCiphertextException":
             return _hint("KMS refuses it with the context {'project': 'kmsworkshop', 'purpose': "
                          "'exercise'}: use exactly these two pairs when encrypting.")
-        return _hint(f"KMS could not decrypt it ({_code(exc)}).")
+        return _hint(f"KMS could not decrypt it ({error_code(exc)}).")
     plaintext = bytes(back.pop("Plaintext"))
     if plaintext != EXERCISE_07_MESSAGE:
         return _hint(f"it decrypts to {plaintext!r}: encrypt exactly {EXERCISE_07_MESSAGE!r}.")

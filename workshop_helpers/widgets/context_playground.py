@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from html import escape
 from typing import Iterable
 
-from .display.errors import error_code, error_message
-from .display.masking import mask
+from ..display.expect import error_code, error_message
+from ..display.masking import mask
 
 PLAYGROUND_CLASS = "kms-context-playground"
 RESULT_CLASS = "kms-context-result"

@@ -1,24 +1,14 @@
 """Self-checks for the exercises of notebooks 05 (server-side) and 06 (client-side).
 
-Same contract as `checks.py`: each check returns a `CheckResult`, truthy when the answer
-is right, falsy with a hint otherwise, and never raises for a wrong answer.
 Worked solutions: notebooks/solutions/ex05_calls_for_volume.py and
 notebooks/solutions/ex06_decrypt_expecting.py (tested by tests/test_solutions_sse_cse.py).
 """
 
 from __future__ import annotations
 
-from .checks import CheckResult
+from .result import CheckResult, hint as _hint, passed as _passed
 
 EBS_KEY = "aws:ebs:id"
-
-
-def _passed(message: str) -> CheckResult:
-    return CheckResult(True, message)
-
-
-def _hint(message: str) -> CheckResult:
-    return CheckResult(False, message)
 
 
 # --- 05: monitoring a volume through the encryption context ------------------------------

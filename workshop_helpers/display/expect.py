@@ -14,28 +14,18 @@ from __future__ import annotations
 import contextlib
 from typing import Iterator
 
+from ..errors import aws_error_code, aws_error_message
 from ._html import Rich, esc, show
 
 
 def error_code(exc: BaseException) -> str:
-    """The error code of `exc`: the AWS error code of a botocore ClientError, else a
-    `.code` attribute (when it is a string), else the class name."""
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict):
-        code = response.get("Error", {}).get("Code")
-        if code:
-            return str(code)
-    code = getattr(exc, "code", None)
-    if isinstance(code, str) and code:
-        return code
-    return type(exc).__name__
+    """What `expect_error` matches: the AWS error code of a botocore ClientError, else a
+    `.code` attribute (when it is a string), else the class name (KeyMismatchError)."""
+    code = aws_error_code(exc) or getattr(exc, "code", None)
+    return code if isinstance(code, str) and code else type(exc).__name__
 
 
-def error_message(exc: BaseException) -> str:
-    response = getattr(exc, "response", None)
-    if isinstance(response, dict) and "Error" in response:
-        return str(response["Error"].get("Message", "") or "")
-    return str(exc)
+error_message = aws_error_message
 
 
 def _names(exc: BaseException) -> set[str]:

@@ -1,4 +1,4 @@
-"""Shared pieces of the command line: backend options and one-line errors."""
+"""What the commands share: the backend options, connecting with them, one-line errors."""
 
 from __future__ import annotations
 
@@ -30,9 +30,9 @@ def connect_from_args(args, *, refuse_moto: str | None = None):
     creates the next would not see. (With the default, the account on disk, the command
     sees the same account as the notebooks.)
     """
-    from .account import state_dir
-    from .backend import choose_backend, connect
-    from .errors import BackendError
+    from ..account import state_dir
+    from ..backend import choose_backend, connect
+    from ..errors import BackendError
 
     if args.endpoint_url:
         os.environ["KMS_WORKSHOP_ENDPOINT_URL"] = args.endpoint_url
@@ -47,5 +47,7 @@ def connect_from_args(args, *, refuse_moto: str | None = None):
 
 
 def fail(message: str, code: int = 2) -> int:
-    print(f"error: {' '.join(str(message).split())}", file=sys.stderr)
+    from ..errors import one_line
+
+    print(f"error: {one_line(message)}", file=sys.stderr)
     return code

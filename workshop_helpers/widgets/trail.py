@@ -15,8 +15,8 @@ from __future__ import annotations
 import threading
 import weakref
 
-from . import audit
-from .display.trail import trail_table
+from .. import audit
+from ..display.trail import trail_table
 
 
 class TrailWidget:
