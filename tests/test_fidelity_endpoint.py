@@ -82,7 +82,7 @@ def test_recording_in_process(inprocess_kms_env, tmp_path):
 def test_start_endpoint_in_process(inprocess_kms_env):
     import boto3
 
-    from workshop_helpers.server import start_endpoint
+    from workshop_helpers.endpoint import start_endpoint
 
     url, stop = start_endpoint()
     try:

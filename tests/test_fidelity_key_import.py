@@ -7,7 +7,7 @@ import os
 
 import pytest
 from cryptography.hazmat.primitives import serialization
-from fidelity_support import import_into, kms_error, wrap
+from fidelity_support import ACCOUNT, import_into, kms_error, wrap
 
 
 def _external_key(kms) -> str:
@@ -54,7 +54,8 @@ def test_import_makes_the_key_encrypt_with_that_material(kms_env, algorithm):
 
 
 def test_the_material_really_is_the_key(kms_env):
-    """Decrypt a KMS blob by hand with the imported material: the simulation uses it."""
+    """Decrypt a KMS blob by hand with the imported material: the simulation uses it. (The
+    blob's envelope is opened with the simulation's blob key first: blobs are opaque.)"""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     from workshop_helpers.fidelity import ciphertext
@@ -62,10 +63,13 @@ def test_the_material_really_is_the_key(kms_env):
     kms = kms_env.kms
     key_id = _external_key(kms)
     material = os.urandom(32)
-    import_into(kms, key_id, material)
-    blob = ciphertext.parse(kms.encrypt(KeyId=key_id, Plaintext=b"by hand", EncryptionContext={"a": "b"})["CiphertextBlob"])
-    aad = b"kms-workshop-ciphertext" + blob.header + ciphertext.canonical_context({"a": "b"})
-    assert AESGCM(material).decrypt(blob.iv, blob.body + blob.tag, aad) == b"by hand"
+    material_id = import_into(kms, key_id, material)["KeyMaterialId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"by hand", EncryptionContext={"a": "b"})["CiphertextBlob"]
+    sealed = ciphertext.open_envelope(blob)
+    assert (sealed.key_id, sealed.account_id, sealed.material_id) == (key_id, ACCOUNT, material_id)
+    aad = (b"kms-workshop-blob/v2/body" + ACCOUNT.encode() + bytes([len(key_id)]) + key_id.encode()
+           + bytes.fromhex(material_id) + ciphertext.canonical_context({"a": "b"}))
+    assert AESGCM(material).decrypt(sealed.iv, sealed.body, aad) == b"by hand"
 
 
 def test_notebook_01_flow_with_alias(kms_env):
@@ -173,9 +177,9 @@ def test_expiry_parameters_are_validated(kms_env):
 
 
 def test_expired_material_returns_the_key_to_pending_import(moto_workshop):
-    """Expiry needs time to pass: in-process, where the clock of the import state can be
-    moved; the endpoint runs the same code."""
-    from workshop_helpers.fidelity import key_import
+    """Expiry needs time to pass: in-process, where the material's ValidTo can be moved;
+    the endpoint runs the same code."""
+    from workshop_helpers.fidelity import material
 
     kms = moto_workshop.client("kms")
     key_id = _external_key(kms)
@@ -185,7 +189,7 @@ def test_expired_material_returns_the_key_to_pending_import(moto_workshop):
     from moto.kms.models import kms_backends
 
     key = kms_backends["123456789012"]["eu-west-1"].keys[key_id]
-    key_import.state_of(key).valid_to -= 2 * 3600  # an hour in the past
+    material.current(key).valid_to -= 2 * 3600  # an hour in the past
     assert kms.describe_key(KeyId=key_id)["KeyMetadata"]["KeyState"] == "PendingImport"
     with kms_error("KMSInvalidStateException"):
         kms.decrypt(CiphertextBlob=blob)
@@ -207,3 +211,27 @@ def test_expired_import_token(moto_workshop):
             EncryptedKeyMaterial=wrap(params["PublicKey"], os.urandom(32)),
             ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
         )
+
+
+def test_keys_of_an_account_written_before_material_lists(moto_workshop):
+    """An account on disk from before keys kept a list of materials (one material, its id
+    and expiry in the import state): its keys work as before, and reimporting the same
+    material is still recognised."""
+    from moto.kms.models import kms_backends
+
+    from workshop_helpers.fidelity import material as materials
+
+    kms = moto_workshop.client("kms")
+    key_id = _external_key(kms)
+    secret = os.urandom(32)
+    first = import_into(kms, key_id, secret)["KeyMaterialId"]
+    key = kms_backends["123456789012"]["eu-west-1"].keys[key_id]
+    legacy = key._workshop_import
+    legacy.material_id, legacy.expiration_model, legacy.valid_to = first, "KEY_MATERIAL_DOES_NOT_EXPIRE", None
+    del key._workshop_materials  # as unpickled from the earlier account format
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert (meta["KeyState"], meta["CurrentKeyMaterialId"], meta["ExpirationModel"]) == (
+        "Enabled", first, "KEY_MATERIAL_DOES_NOT_EXPIRE")
+    assert [m.id for m in materials.materials(key)] == [first]
+    kms.delete_imported_key_material(KeyId=key_id)
+    assert import_into(kms, key_id, secret)["KeyMaterialId"] == first

@@ -7,16 +7,26 @@ uses, so botocore raises a ClientError whose code is the KMS exception name.
 
 from __future__ import annotations
 
+import json
+
 from moto.core.exceptions import JsonRESTError
 
 
 class KmsError(JsonRESTError):
-    """A KMS error: HTTP 400 and the JSON error shape, like every KMS client error."""
+    """A KMS error: HTTP 400 and the JSON error shape, like every KMS client error.
+
+    `message=None` sends no `message` field at all, as KMS does for some errors
+    (InvalidCiphertextException on Decrypt, UnsupportedOperationException on
+    RotateKeyOnDemand of an asymmetric key); botocore then reports an empty Message.
+    """
 
     code = 400
 
-    def __init__(self, message: str = ""):
-        super().__init__(type(self).__name__, message)
+    def __init__(self, message: str | None = ""):
+        super().__init__(type(self).__name__, message or "")
+        if message is None:
+            # moto sends `description` as the body (call_action, get_body)
+            self.description = json.dumps({"__type": self.error_type})
 
 
 class AccessDeniedException(KmsError):
@@ -40,7 +50,10 @@ class IncorrectKeyMaterialException(KmsError):
 
 
 class InvalidCiphertextException(KmsError):
-    pass
+    """KMS sends it without a message (Decrypt of a garbage, tampered or mismatched blob)."""
+
+    def __init__(self, message: str | None = None):
+        super().__init__(message)
 
 
 class InvalidImportTokenException(KmsError):
@@ -70,6 +83,29 @@ class UnsupportedOperationException(KmsError):
 
 class ValidationException(KmsError):
     pass
+
+
+class TagException(KmsError):
+    pass
+
+
+class LimitExceededException(KmsError):
+    pass
+
+
+class DryRunOperationException(KmsError):
+    pass
+
+
+class InvalidGrantTokenException(KmsError):
+    pass
+
+
+class NotAuthorizedException(KmsError):
+    """What moto answers for an alias name in the reserved alias/aws/ space (no message)."""
+
+    def __init__(self, message: str | None = ""):
+        super().__init__(message)
 
 
 class ExpiredTokenException(KmsError):

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from . import kms_authorization, principals
+from . import kms_authorization, principals, validation
 from .exceptions import ExpiredTokenException, InvalidSignatureException, UnrecognizedClientException
 
 _EXPIRED = "The security token included in the request is expired"
@@ -76,24 +76,31 @@ def _authenticate(self, iam_request_cls, is_kms: bool):
 
 
 def authenticate_and_authorize(self, iam_request_cls: type, resource: str = "*") -> None:
-    """Replaces moto's ActionAuthenticatorMixin._authenticate_and_authorize_action."""
+    """Replaces moto's ActionAuthenticatorMixin._authenticate_and_authorize_action.
+
+    A KMS request is also checked against the API's constraints (validation.py) once it is
+    authenticated and before it is authorized, as AWS does."""
     from moto.core.authorization import ActionAuthenticatorMixin
 
     if self.headers.get("X-Amz-Target") in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
         return
-    if "Authorization" not in self.headers:
-        return  # unsigned or presigned: treated like the root key (see docs/fidelity.md)
-    partition = getattr(self, "partition", None) or "aws"
-    principal = principals.identify(self.current_account, partition, self.get_access_key())
-    if principal is None:
-        return  # a key this backend did not issue acts as the account root
-    is_kms = getattr(self, "service_name", None) == "kms"
+    is_kms = self.service_name == "kms"
+    if "Authorization" not in self.headers:  # unsigned or presigned: treated like the root key
+        if is_kms:
+            validation.check_request(self)
+        return
+    principal = principals.identify(self.current_account, self.partition, self.get_access_key())
+    if principal is None:  # a key this backend did not issue acts as the account root
+        if is_kms:
+            validation.check_request(self)
+        return
     iam_request = _authenticate(self, iam_request_cls, is_kms)
     if not principal.active:
         raise _invalid_key_error(is_kms)
     if principals.is_expired(principal):
         raise _expired_error(is_kms)
     if is_kms:
+        validation.check_request(self)
         kms_authorization.authorize_request(self, principal)
     else:
         iam_request.check_action_permitted(resource)

@@ -77,10 +77,15 @@ def schedule_deletion(key: Any, days: int) -> float:
 
 
 def cancel_deletion(key: Any) -> None:
-    """Back to Disabled (PendingImport if the key has no material), as KMS does."""
+    """Back to Disabled (PendingImport if an imported key lacks material), as KMS does."""
     if current_state(key) != "PendingDeletion":
         raise KMSInvalidStateException(f"{key.arn} is not pending deletion.")
     key.deletion_date = None
     key.pending_deletion_window_in_days = None
     key.enabled = False
-    key.key_state = "Disabled" if getattr(key, "key_material", None) else "PendingImport"
+    key.key_state = "Disabled"
+    if key_import.is_external(key):
+        key.key_state = "PendingImport"
+        key_import.refresh_state(key)  # all its materials imported: Enabled ...
+        if key.key_state == "Enabled":  # ... but a cancelled deletion leaves a key Disabled
+            key.key_state, key.enabled = "Disabled", False

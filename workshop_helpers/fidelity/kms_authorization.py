@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from . import ciphertext, policy
-from .exceptions import AccessDeniedException, InvalidCiphertextException, KmsError
+from .exceptions import AccessDeniedException, KmsError
 from .keys import find_key
 from .principals import Principal, identity_documents, session_document
 
@@ -55,11 +55,15 @@ def _resource_of(backend: Any, key_id: str | None) -> tuple[str, Any]:
     return f"arn:aws:kms:{backend.region_name}:{backend.account_id}:{kind}{key_id}", None
 
 
-def _blob_key_id(params: dict) -> str | None:
+def _blob_key_id(backend: Any, params: dict) -> str | None:
+    """The key a blob names (its id, or its ARN when it is another account's key)."""
     try:
-        return ciphertext.parse(base64.b64decode(params.get("CiphertextBlob") or "")).key_id
-    except (InvalidCiphertextException, ValueError):
+        sealed = ciphertext.open_envelope(base64.b64decode(params.get("CiphertextBlob") or ""))
+    except (KmsError, ValueError, TypeError):
         return None
+    if sealed.account_id in (None, backend.account_id):
+        return sealed.key_id
+    return f"arn:aws:kms:{backend.region_name}:{sealed.account_id}:key/{sealed.key_id}"
 
 
 def _check(backend: Any, action: str, key_id: str | None, encryption_context: Any, request_key_id: str | None = None) -> Check:
@@ -81,12 +85,12 @@ def checks_for(backend: Any, action: str, params: dict) -> list[Check]:
     key_id = params.get("KeyId")
     context = params.get("EncryptionContext")
     if action == "Decrypt":
-        key_id = key_id or _blob_key_id(params)
+        key_id = key_id or _blob_key_id(backend, params)
         if key_id is None:
             return []  # not a ciphertext: Decrypt itself answers InvalidCiphertextException
         return [_check(backend, action, key_id, context, params.get("KeyId"))]
     if action == "ReEncrypt":
-        source = params.get("SourceKeyId") or _blob_key_id(params)
+        source = params.get("SourceKeyId") or _blob_key_id(backend, params)
         checks = [_check(backend, "ReEncryptTo", params.get("DestinationKeyId"), params.get("DestinationEncryptionContext"))]
         if source is not None:
             checks.insert(0, _check(backend, "ReEncryptFrom", source, params.get("SourceEncryptionContext")))
@@ -170,7 +174,7 @@ def authorize(principal: Principal, check: Check) -> None:
         raise _denied(principal, check, "with an explicit deny in a resource-based policy")
     if direct.decision is policy.Decision.ALLOWED:
         return
-    if any(_grant_allows(grant, principal, check) for grant in getattr(check.key, "grants", {}).values()):
+    if any(_grant_allows(grant, principal, check) for grant in check.key.grants.values()):
         return
     delegated = policy.evaluate_resource_policy(key_policy, request, principal.root_arns)
     if delegated.decision is not policy.Decision.ALLOWED:

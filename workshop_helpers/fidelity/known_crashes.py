@@ -2,7 +2,7 @@
 
 Each has a test in tests/test_fidelity_errors.py. DisableKey/EnableKey by ARN (KeyError in
 moto) are fixed with the key-state rules in keys.py. Whatever still crashes becomes
-KMSInternalException (errors.py).
+KMSInternalException (safety_net.py).
 """
 
 from __future__ import annotations
@@ -28,14 +28,16 @@ def _replicate_key(original):
         key = find_key(self, key_id)
         if not key.multi_region:
             raise UnsupportedOperationException(f"{key.arn} is not a multi-Region key.")
+        if key.arn != key.multi_region_configuration["PrimaryKey"]["Arn"]:
+            raise UnsupportedOperationException(f"{key.arn} is not a multi-region primary key.")
         return original(self, key.id, replica_region)
 
     return replicate_key
 
 
 def _key_id_or_arn_only(original):
-    """RotateKeyOnDemand and ListKeyRotations take a key id or ARN; moto crashes with
-    KeyError on an alias, KMS answers NotFoundException."""
+    """RotateKeyOnDemand takes a key id or ARN; moto crashes with KeyError on an alias, KMS
+    answers NotFoundException. (ListKeyRotations is the fidelity layer's own: responses.py.)"""
 
     def method(self) -> str:
         self._validate_cmk_id(self._get_param("KeyId"))
@@ -51,4 +53,3 @@ def install() -> None:
     KmsBackend.describe_key = _describe_key(KmsBackend.describe_key)
     KmsBackend.replicate_key = _replicate_key(KmsBackend.replicate_key)
     KmsResponse.rotate_key_on_demand = _key_id_or_arn_only(KmsResponse.rotate_key_on_demand)
-    KmsResponse.list_key_rotations = _key_id_or_arn_only(KmsResponse.list_key_rotations)

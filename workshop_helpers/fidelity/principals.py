@@ -47,6 +47,13 @@ def _sts(account_id: str, partition: str):
     return sts_backends[account_id][partition]
 
 
+def _not_found() -> tuple[type[Exception], ...]:
+    """moto IAM's errors for a user or role that does not exist (any other error is a bug)."""
+    from moto.iam.exceptions import NoSuchEntity, NotFoundException
+
+    return NoSuchEntity, NotFoundException
+
+
 def identify(account_id: str, partition: str, access_key_id: str) -> Principal | None:
     """The principal that moto issued `access_key_id` to, or None (the account root)."""
     access_key = _iam(account_id, partition).access_keys.get(access_key_id)
@@ -56,9 +63,9 @@ def identify(account_id: str, partition: str, access_key_id: str) -> Principal |
         arn = f"arn:{partition}:iam::{account_id}:user/{access_key.user_name}"
         try:
             arn = _iam(account_id, partition).get_user(access_key.user_name).arn
-        except Exception:  # noqa: BLE001 - a deleted user still has a name, and no policies
+        except _not_found():  # a deleted user still has a name, and no policies
             pass
-        active = getattr(access_key, "status", "Active") == "Active"
+        active = access_key.status == "Active"
         return Principal("user", arn, account_id, partition, user_name=access_key.user_name, active=active)
     session = _sts(account_id, partition).get_assumed_role_from_access_key(access_key_id)
     if session is None:
@@ -101,12 +108,11 @@ def identity_documents(principal: Principal) -> list[tuple[str, Any]]:
             return docs
         role = iam.get_role_by_arn(principal.role_arn)
         return _documents_of(role, f"role {role.name}")
-    except Exception:  # noqa: BLE001 - a deleted role or user has no policies left
+    except _not_found():  # a deleted role or user has no policies left
         return []
 
 
 def session_document(principal: Principal) -> Any | None:
     """The session policy passed to AssumeRole, if any: it can only narrow permissions."""
-    policy = getattr(principal.session, "policy", None) if principal.session else None
-    return policy or None
+    return (principal.session.policy or None) if principal.session is not None else None
 

@@ -25,7 +25,8 @@ def internal_error_response(self, exc: BaseException):
         f"The workshop's simulated KMS failed on {action} ({detail}); this is a bug in the "
         "simulation, not in your code: real KMS would not fail here."
     )
-    headers = dict(getattr(self, "response_headers", None) or {})
+    # Not set yet if the request failed inside moto's setup_class, which sets it.
+    headers = dict(vars(self).get("response_headers") or {})
     headers.update(dict(error.get_headers()))
     headers["status"] = str(error.code)
     return error.code, headers, error.get_body()

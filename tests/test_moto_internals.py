@@ -1,0 +1,383 @@
+"""The moto and botocore internals the workshop relies on: all listed in
+workshop_helpers/fidelity/internals.py, all present on the installed versions, and when one
+moves, `connect("moto")` fails at once with one line naming it (and nothing is patched).
+
+The failure cases run in a subprocess, so this process's real moto and botocore are never
+touched: each one removes or changes a single internal, then connects.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+import textwrap
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+from fidelity_support import ACCOUNT, REGION, ROOT
+
+from workshop_helpers import fidelity
+from workshop_helpers.fidelity import internals
+from workshop_helpers.fidelity.internals import MotoIncompatible
+
+# --- the list ---------------------------------------------------------------------------
+
+
+def test_every_listed_internal_is_there():
+    internals.check(everything=True)  # EC2 and moto's server too
+
+
+def test_the_internals_the_review_found_missing_are_listed():
+    listed = {name for name, _kind, _user in internals.inventory()}
+    for name in (
+        "moto.kms.models.KmsBackend.keys",
+        "moto.kms.models.KmsBackend.get_key_id_from_alias",
+        "moto.core.authorization.ActionAuthenticatorMixin.PUBLIC_OPERATIONS",
+        "moto.core.responses.BaseResponse.partition",
+        "moto.core.responses.BaseResponse.current_account",
+        "moto.iam.models.ManagedPolicy.versions",
+        "moto.iam.models.PolicyVersion.is_default",
+        "moto.sts.models.AssumedRole.policy",
+        "moto.ec2.models.ec2_backends",
+        "moto.core.botocore_stubber.BotocoreStubber.process_request",
+        "moto.moto_server.werkzeug_app.DomainDispatcherApplication.__init__",
+        "moto.moto_server.werkzeug_app.MotoRequestHandler",
+        "botocore.handlers.BUILTIN_HANDLERS.append",
+        "botocore.awsrequest.AWSPreparedRequest.body",
+        "botocore.model.StructureShape.members",
+    ):
+        assert name in listed, name
+
+
+def test_objects_moto_really_makes_have_the_listed_attributes(inprocess_kms_env):
+    """The throwaway objects check() builds stand for the real ones: the same attributes
+    are on objects made through the API."""
+    from moto.iam.models import iam_backends
+    from moto.kms.models import kms_backends
+    from moto.sts.models import sts_backends
+
+    env = inprocess_kms_env
+    iam = env.client("iam")
+    key_id = env.kms.create_key()["KeyMetadata"]["KeyId"]
+    env.kms.create_grant(KeyId=key_id, GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:root", Operations=["Decrypt"])
+    name = f"internals-{key_id[:8]}"
+    role_arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    document = json.dumps({"Version": "2012-10-17",
+                           "Statement": [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*"}]})
+    policy_arn = iam.create_policy(PolicyName=name, PolicyDocument=document)["Policy"]["Arn"]
+    iam.create_user(UserName=name)
+    iam.create_group(GroupName=name)
+    user_key = iam.create_access_key(UserName=name)["AccessKey"]["AccessKeyId"]
+    session_key = env.client("sts").assume_role(RoleArn=role_arn, RoleSessionName="internals")["Credentials"][
+        "AccessKeyId"]
+
+    kms_backend = kms_backends[ACCOUNT][REGION]
+    iam_backend = iam_backends[ACCOUNT]["aws"]
+    key = kms_backend.keys[key_id]
+    policy = iam_backend.managed_policies[policy_arn]
+    real = {
+        "moto.kms.models:KmsBackend": kms_backend,
+        "moto.kms.models:Key": key,
+        "moto.kms.models:Grant": next(iter(key.grants.values())),
+        "moto.iam.models:IAMBackend": iam_backend,
+        "moto.iam.models:AccessKey": iam_backend.access_keys[user_key],
+        "moto.iam.models:User": iam_backend.get_user(name),
+        "moto.iam.models:Group": iam_backend.get_group(name),
+        "moto.iam.models:Role": iam_backend.get_role_by_arn(role_arn),
+        "moto.iam.models:ManagedPolicy": policy,
+        "moto.iam.models:PolicyVersion": policy.versions[0],
+        "moto.sts.models:AssumedRole": sts_backends[ACCOUNT]["aws"].get_assumed_role_from_access_key(session_key),
+    }
+    listed = internals.INSTANCE_ATTRIBUTES[internals.FIDELITY]
+    for spec, obj in real.items():
+        missing = [attr for attr in listed[spec] if not hasattr(obj, attr)]
+        assert not missing, (spec, missing)
+
+
+# --- versions ---------------------------------------------------------------------------
+
+
+def test_installed_versions_are_in_the_tested_ranges():
+    internals.check_version(package="moto")
+    internals.check_version(package="botocore")
+
+
+@pytest.mark.parametrize("version", ["5.2.4", "5.3.0", "6.0.0", "4.2.14"])
+def test_untested_moto_versions_are_refused(version, monkeypatch):
+    monkeypatch.delenv(internals.ALLOW_UNTESTED_ENV, raising=False)
+    with pytest.raises(MotoIncompatible, match=re.escape(f"moto {version} is installed")):
+        internals.check_version(version)
+
+
+@pytest.mark.parametrize("version", ["5.2.5", "5.2.9", "5.2.10.dev3"])
+def test_tested_moto_versions_pass(version):
+    internals.check_version(version)
+
+
+@pytest.mark.parametrize("version", ["1.44.7", "1.45.0", "2.0.0", "1.43.99"])
+def test_untested_botocore_versions_are_refused(version, monkeypatch):
+    monkeypatch.delenv(internals.ALLOW_UNTESTED_BOTOCORE_ENV, raising=False)
+    with pytest.raises(MotoIncompatible, match=re.escape(f"botocore {version} is installed")):
+        internals.check_botocore_version(version)
+
+
+@pytest.mark.parametrize("version", ["1.44.8", "1.44.30"])
+def test_tested_botocore_versions_pass(version):
+    internals.check_botocore_version(version)
+
+
+def test_an_untested_version_can_be_allowed_but_internals_are_still_checked(monkeypatch):
+    monkeypatch.setenv(internals.ALLOW_UNTESTED_BOTOCORE_ENV, "1")
+    monkeypatch.setenv(internals.ALLOW_UNTESTED_ENV, "1")
+    internals.check_botocore_version("1.45.0")
+    internals.check_version("5.3.0")
+    from botocore.model import OperationModel
+
+    monkeypatch.delattr(OperationModel, "output_shape")
+    with pytest.raises(MotoIncompatible, match=re.escape("botocore.model.OperationModel.output_shape")):
+        internals.check_botocore()
+
+
+def test_tested_ranges_match_the_project_pins():
+    project = tomllib.loads(Path(ROOT, "pyproject.toml").read_text())["project"]
+    assert f"moto[server]{fidelity.MOTO_TESTED}" in project["dependencies"]
+    assert f"botocore{fidelity.BOTOCORE_TESTED}" in project["dependencies"]
+
+
+# --- what connect() says when one internal moved ------------------------------------------
+
+_CONNECT = """
+import json, sys
+{setup}
+import workshop_helpers
+from workshop_helpers import fidelity
+from moto.kms.models import KmsBackend
+before = KmsBackend.encrypt
+try:
+    workshop_helpers.connect("moto")
+except workshop_helpers.WorkshopError as exc:
+    print(json.dumps({{"type": type(exc).__name__, "message": str(exc),
+                       "applied": fidelity.applied(), "patched": KmsBackend.encrypt is not before}}))
+    sys.exit(3)
+print(json.dumps({{"connected": True}}))
+"""
+
+
+def _env() -> dict:
+    env = dict(os.environ, KMS_WORKSHOP_STATE_DIR="memory", PYTHONPATH=ROOT)
+    for name in (internals.ALLOW_UNTESTED_ENV, internals.ALLOW_UNTESTED_BOTOCORE_ENV, "KMS_WORKSHOP_BACKEND"):
+        env.pop(name, None)
+    return env
+
+
+def _python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=_env(), capture_output=True, text=True,
+                          timeout=120)
+
+
+def _connect_with(setup: str) -> dict:
+    done = _python(_CONNECT.format(setup=textwrap.dedent(setup)))
+    assert done.returncode == 3, (done.stdout, done.stderr)
+    return json.loads(done.stdout)
+
+
+MOVED = {
+    "module attribute": (
+        "import moto.kms.models; del moto.kms.models.generate_private_key",
+        "lacks moto.kms.models.generate_private_key,",
+    ),
+    "module attribute other moto modules import": (
+        "import moto.sts.models; del moto.sts.models.sts_backends",
+        "cannot import name 'sts_backends' from 'moto.sts.models'",
+    ),
+    "class method": (
+        "from moto.kms.models import KmsBackend; del KmsBackend.get_key_id_from_alias",
+        "lacks moto.kms.models.KmsBackend.get_key_id_from_alias,",
+    ),
+    "class attribute": (
+        "from moto.core.authorization import ActionAuthenticatorMixin as M; del M.PUBLIC_OPERATIONS",
+        "lacks moto.core.authorization.ActionAuthenticatorMixin.PUBLIC_OPERATIONS,",
+    ),
+    "instance attribute of a backend": (
+        """
+        from moto.kms.models import KmsBackend
+        init = KmsBackend.__init__
+        def renamed(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            self.all_keys = vars(self).pop("keys")
+        KmsBackend.__init__ = renamed
+        """,
+        "lacks moto.kms.models.KmsBackend.keys (on a new KmsBackend),",
+    ),
+    "instance attribute of a model": (
+        """
+        from moto.sts.models import AssumedRole
+        init = AssumedRole.__init__
+        def renamed(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            self.session_policy = vars(self).pop("policy")
+        AssumedRole.__init__ = renamed
+        """,
+        "lacks moto.sts.models.AssumedRole.policy (on a new AssumedRole),",
+    ),
+    "attribute set per request": (
+        """
+        import inspect, textwrap
+        from moto.core import responses
+        source = textwrap.dedent(inspect.getsource(responses.BaseResponse.setup_class))
+        made = {}
+        exec(source.replace("self.partition =", "self.aws_partition ="), vars(responses), made)
+        responses.BaseResponse.setup_class = made["setup_class"]
+        """,
+        "lacks moto.core.responses.BaseResponse.partition "
+        "(no longer set by moto.core.responses.BaseResponse.setup_class)",
+    ),
+    "reordered parameters": (
+        """
+        from moto.kms.models import KmsBackend
+        create = KmsBackend.create_key
+        def create_key(self, policy, key_usage, key_spec, description, tags, origin="AWS_KMS", multi_region=False):
+            return create(self, policy, key_usage, key_spec, description, tags, multi_region, origin)
+        KmsBackend.create_key = create_key
+        """,
+        "changed moto.kms.models.KmsBackend.create_key to take (self, policy, key_usage, key_spec, description, "
+        "tags, origin, multi_region) instead of",
+    ),
+    "a patched method no longer reached": (
+        """
+        from moto.core.responses import BaseResponse
+        def call_action(self):
+            return 200, {}, ""
+        BaseResponse.call_action = call_action
+        """,
+        "changed moto.core.responses.BaseResponse.call_action: it no longer uses "
+        "_authenticate_and_authorize_normal_action,",
+    ),
+    "botocore class member": (
+        "from botocore.model import OperationModel; del OperationModel.output_shape",
+        "lacks botocore.model.OperationModel.output_shape,",
+    ),
+    "botocore instance attribute": (
+        """
+        from botocore.signers import RequestSigner
+        init = RequestSigner.__init__
+        def renamed(self, *args, **kwargs):
+            init(self, *args, **kwargs)
+            self._creds = vars(self).pop("_credentials")
+        RequestSigner.__init__ = renamed
+        """,
+        "lacks botocore.signers.RequestSigner._credentials (on a new RequestSigner),",
+    ),
+    "botocore event": (
+        """
+        from botocore.client import BaseClient
+        def _make_request(self, operation_model, request_dict, request_context):
+            return self._endpoint.make_request(operation_model, request_dict)
+        BaseClient._make_request = _make_request
+        """,
+        "changed botocore.client.BaseClient._make_request: it no longer emits after-call-error with exception, "
+        "context,",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(MOVED))
+def test_connect_names_the_internal_that_moved(case):
+    setup, expected = MOVED[case]
+    answer = _connect_with(setup)
+    assert answer["type"] == "MotoIncompatible"
+    message = answer["message"]
+    assert "\n" not in message and expected in message, message
+    package = "botocore" if case.startswith("botocore") else "moto"
+    assert message.startswith(f"{package} {internals.installed_version(package)} "), message
+    assert message.endswith(f"install the tested {package} (pip install {internals._PINS[package]}).")
+    assert not answer["applied"] and not answer["patched"], "something was patched before the check"
+
+
+def test_every_internal_that_moved_is_counted_in_the_one_line():
+    answer = _connect_with("""
+        from moto.kms.models import KmsBackend, Key
+        del KmsBackend.get_key_id_from_alias
+        del Key.to_dict
+        """)
+    assert "\n" not in answer["message"]
+    assert "lacks moto.kms.models.Key.to_dict," in answer["message"]  # the first one listed
+    assert "(and 1 more internal moved)" in answer["message"]
+
+
+@pytest.mark.parametrize(("package", "version"), [("botocore", "1.45.0"), ("moto", "5.3.0")])
+def test_connect_refuses_an_untested_version_in_one_line(package, version):
+    answer = _connect_with(f"""
+        from importlib import metadata
+        real = metadata.version
+        metadata.version = lambda name: {version!r} if name == {package!r} else real(name)
+        """)
+    assert answer["type"] == "MotoIncompatible" and "\n" not in answer["message"]
+    assert answer["message"].startswith(f"{package} {version} is installed but the workshop's ")
+    assert f"tested with {package}{internals._TESTED[package]}" in answer["message"]
+    assert not answer["applied"] and not answer["patched"]
+
+
+def test_the_command_line_says_it_in_one_line():
+    code = textwrap.dedent("""
+        import runpy, sys
+        from moto.kms.models import KmsBackend
+        del KmsBackend.get_key_id_from_alias
+        sys.argv = ["workshop_helpers", "doctor"]
+        runpy.run_module("workshop_helpers", run_name="__main__")
+        """)
+    done = _python(code)
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "moto.kms.models.KmsBackend.get_key_id_from_alias" in lines[0], done.stderr
+
+
+# --- lazily imported modules -------------------------------------------------------------
+
+
+def test_check_does_not_import_the_slow_or_server_only_modules():
+    done = _python(textwrap.dedent("""
+        import sys
+        from workshop_helpers.fidelity import internals
+        internals.check()
+        print(sorted(m for m in ("moto.ec2.models", "moto.moto_server.werkzeug_app", "flask") if m in sys.modules))
+        """))
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
+
+
+def test_require_checks_a_lazy_module_before_its_first_use():
+    internals.require("moto.ec2")
+    internals.require("moto.moto_server")
+    with pytest.raises(ValueError):
+        internals.require("moto.nothing")
+    done = _python(textwrap.dedent("""
+        from moto.ec2.models.amis import AmiBackend
+        init = AmiBackend.__init__
+        def renamed(self):
+            init(self)
+            self.images = vars(self).pop("amis")
+        AmiBackend.__init__ = renamed
+        from workshop_helpers.fidelity import internals
+        internals.check()  # moto.ec2 is imported now: checked too
+        """))
+    assert done.returncode != 0
+    assert "lacks moto.ec2.models.amis.AmiBackend.amis (no longer set by" in done.stderr.strip().splitlines()[-1]
+
+
+# --- cost ----------------------------------------------------------------------------------
+
+
+def test_check_is_cheap_enough_for_every_connect():
+    internals.check()  # the modules connect() imports anyway are imported now
+    runs = []
+    for _ in range(5):
+        start = time.perf_counter()
+        internals.check()
+        runs.append(time.perf_counter() - start)
+    assert sorted(runs)[2] < 0.05, runs
