@@ -95,14 +95,15 @@ def test_the_command_line_uses_the_notebooks_account(tmp_path):
         ws = workshop_helpers.connect()
         kms = ws.client("kms")
         envelope.decrypt_file({str(tmp_path / 'by-cli.env')!r}, {str(tmp_path / 'back.txt')!r},
-                              encryption_context={{"project": "workshop"}}, kms_client=kms)
+                              encryption_context={{"project": "workshop"}}, key_id="alias/ImportedCMK",
+                              kms_client=kms)
         envelope.encrypt_file({str(secret)!r}, {str(tmp_path / 'by-kernel.env')!r}, key_id="alias/ImportedCMK",
                               encryption_context={{"project": "workshop"}}, kms_client=kms)
         print(json.dumps({{"ok": True}}))
     """, state))
     assert shown["ok"] and (tmp_path / "back.txt").read_bytes() == secret.read_bytes()
     back = cli(state, "decrypt", str(tmp_path / "by-kernel.env"), str(tmp_path / "back2.txt"),
-               "--context", "project=workshop")
+               "--context", "project=workshop", "--key-id", "alias/ImportedCMK")
     assert back.returncode == 0, back.stderr
     assert (tmp_path / "back2.txt").read_bytes() == secret.read_bytes()
 
@@ -178,6 +179,7 @@ def test_every_kind_of_resource_outlives_its_process(tmp_path):
     """, state))
     seen = out(run_py(f"""
         import base64, secrets
+        from workshop_helpers import names
         made = json.loads({json.dumps(json.dumps(made))})
         ws = workshop_helpers.connect()
         kms, iam, ec2, s3 = (ws.client(n) for n in ("kms", "iam", "ec2", "s3"))
@@ -195,7 +197,7 @@ def test_every_kind_of_resource_outlives_its_process(tmp_path):
         who = ws.client("sts", credentials=made["session"]).get_caller_identity()["Arn"]
         users_keys = [k["AccessKeyId"] for k in iam.list_access_keys(UserName="kept-user")["AccessKeyMetadata"]]
         attached = [p["PolicyArn"] for p in iam.list_attached_user_policies(UserName="kept-user")["AttachedPolicies"]]
-        role_policies = iam.list_role_policies(RoleName=fixtures.names.role_name())["PolicyNames"]
+        role_policies = iam.list_role_policies(RoleName=names.role_name())["PolicyNames"]
         volume = ec2.describe_volumes(VolumeIds=[made["volume"]])["Volumes"][0]
         body = s3.get_object(Bucket="kept-bucket", Key="note.txt")["Body"].read().decode()
         print(json.dumps({{

@@ -32,7 +32,7 @@ def guarded_open(file, *args, **kwargs):
     return real_open(file, *args, **kwargs)
 builtins.open = io.open = guarded_open
 os.access = lambda path, mode, **kw: False if _is(path) and mode & os.R_OK else real_access(path, mode, **kw)
-from workshop_helpers.__main__ import main
+from workshop_helpers.cli import main
 sys.exit(main(sys.argv[1:]))
 """
 
@@ -59,6 +59,7 @@ def _cases(tmp, url: str) -> list[Case]:
     out = str(tmp / "out.bin")
     dead = f"http://127.0.0.1:{_closed_port()}"
     ctx = ["--context", "project=workshop"]
+    key = ["--key-id", "alias/ImportedCMK"]  # decrypt names the key (strict, as the SDK's strict provider)
     cases = [
         Case("no command", [], "required: COMMAND"),
         Case("unknown command", ["nope"], "invalid choice"),
@@ -80,29 +81,32 @@ def _cases(tmp, url: str) -> list[Case]:
         Case("destination is a special file", ["encrypt", plain, str(tmp / "fifo"), *ctx], "not a regular file"),
         Case("serve: port in use", ["serve", "--port", url.rsplit(":", 1)[1]], "cannot listen"),
         Case("serve: port not a number", ["serve", "--port", "abc"], "invalid int value"),
-        Case("serve: malformed --inject-error", ["serve", "--port", "0", "--inject-error", "A:B:C:D"],
-             "is not CODE[:OPERATION[:COUNT]]"),
         Case("aws without credentials", ["doctor", "--backend", "aws"], "no AWS credentials", no_endpoint_env=True,
              env={"AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}),
         Case("endpoint backend without a URL", ["doctor", "--backend", "endpoint"], "KMS_WORKSHOP_ENDPOINT_URL",
              no_endpoint_env=True),
         Case("endpoint URL malformed", ["encrypt", plain, out, *ctx, "--backend", "endpoint", "--endpoint-url",
                                         "localhost:5000"], "is not an http(s) URL", dst=out),
-        Case("not an envelope", ["decrypt", plain, out, *ctx], "not an envelope", dst=out),
-        Case("truncated envelope", ["decrypt", str(tmp / "truncated.envelope"), out, *ctx], "ends", dst=out),
-        Case("tampered envelope", ["decrypt", str(tmp / "tampered.envelope"), out, *ctx], "authentication", dst=out),
-        Case("wrong context", ["decrypt", sealed, out, "--context", "project=other"], "does not match", dst=out),
-        Case("missing context", ["decrypt", sealed, out], "does not match", dst=out),
+        Case("not an envelope", ["decrypt", plain, out, *ctx, *key], "not an envelope", dst=out),
+        Case("truncated envelope", ["decrypt", str(tmp / "truncated.envelope"), out, *ctx, *key], "ends", dst=out),
+        Case("tampered envelope", ["decrypt", str(tmp / "tampered.envelope"), out, *ctx, *key], "authentication",
+             dst=out),
+        Case("wrong context", ["decrypt", sealed, out, "--context", "project=other", *key], "does not match", dst=out),
+        Case("missing context", ["decrypt", sealed, out, *key], "does not match", dst=out),
+        Case("decrypt without a key", ["decrypt", sealed, out, *ctx], "needs --key-id", dst=out),
+        Case("decrypt: discovery of another account", ["decrypt", sealed, out, *ctx, "--discovery-account",
+                                                        "111122223333"], "is encrypted under", dst=out),
         Case("wrong key", ["decrypt", sealed, out, *ctx, "--key-id", "alias/KMSWorkshop-OtherKey"],
              "is encrypted under", dst=out),
         Case("unknown key (encrypt)", ["encrypt", plain, out, *ctx, "--key-id", "alias/DoesNotExist"],
              "NotFoundException", dst=out),
         Case("unknown key (decrypt)", ["decrypt", sealed, out, *ctx, "--key-id", "alias/DoesNotExist"],
              "NotFoundException", dst=out),
-        Case("empty file", ["decrypt", other, out, *ctx], "not an envelope", dst=out),
+        Case("empty file", ["decrypt", other, out, *ctx, *key], "not an envelope", dst=out),
     ]
     for command in ("encrypt", "decrypt", "cleanup", "doctor"):
         files = [plain if command == "encrypt" else sealed, out, *ctx] if command in ("encrypt", "decrypt") else []
+        files += key if command == "decrypt" else []
         cases.append(Case(f"{command}: unknown backend", [command, *files, "--backend", "nope"], "unknown backend",
                           dst=out if files else None))
         cases.append(Case(f"{command}: unreachable endpoint",
@@ -155,7 +159,7 @@ def results(tmp_path_factory):
         with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
             done = dict(zip((c.name for c in cases), pool.map(lambda c: _run(c, env), cases)))
         good = _run(Case("good", ["decrypt", str(tmp / "sealed.envelope"), str(tmp / "back.txt"),
-                                  "--context", "project=workshop"], ""), env)
+                                  "--context", "project=workshop", "--key-id", "alias/ImportedCMK"], ""), env)
     results = {c.name: (c, done[c.name]) for c in cases}
     results["(the good path)"] = (None, good, (tmp / "back.txt"))
     return results

@@ -3,6 +3,11 @@
 The endpoint is `python -m workshop_helpers serve --port 0` when that subcommand exists,
 else moto's own ThreadedMotoServer in a subprocess. Bad input must give one line on
 stderr, a non-zero exit, no traceback and no output file.
+
+The official aws-encryption-cli (PyPI aws-encryption-sdk-cli) decrypts what `encrypt`
+writes and the reverse, when it is installed: its pins (aws-encryption-sdk ~= 3.1) clash
+with this project's, so it lives in a virtual environment of its own, found through
+$AWS_ENCRYPTION_CLI (the executable) or on PATH; without it those tests skip.
 """
 
 from __future__ import annotations
@@ -11,6 +16,7 @@ import base64
 import os
 import pty
 import select
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -21,8 +27,8 @@ import boto3
 import pytest
 
 from workshop_helpers import envelope
-from workshop_helpers.__main__ import COMMANDS
-from workshop_helpers.envelope_cli import parse_context
+from workshop_helpers.cli import COMMANDS
+from workshop_helpers.cli.envelope_files import parse_context
 from workshop_helpers.errors import WorkshopError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -208,7 +214,7 @@ def test_missing_source(endpoint, tmp_path):
 
 
 def test_source_is_a_directory(endpoint, tmp_path):
-    result = cli(endpoint, "decrypt", str(tmp_path), str(tmp_path / "out"), *CONTEXT_ARGS)
+    result = cli(endpoint, "decrypt", str(tmp_path), str(tmp_path / "out"), "--key-id", "alias/any", *CONTEXT_ARGS)
     assert_one_line_failure(result, "not a regular file")
 
 
@@ -233,8 +239,9 @@ def sealed(endpoint, key, plain, tmp_path) -> Path:
     return path
 
 
-def test_wrong_context(endpoint, sealed, tmp_path):
-    result = cli(endpoint, "decrypt", str(sealed), str(tmp_path / "out"), "--context", "project=workshop")
+def test_wrong_context(endpoint, key, sealed, tmp_path):
+    result = cli(endpoint, "decrypt", str(sealed), str(tmp_path / "out"), "--context", "project=workshop",
+                 "--key-id", key[0])
     assert_one_line_failure(result, "encryption context", "purpose=cli-tests")
     assert no_outputs(tmp_path, "out")
 
@@ -246,17 +253,17 @@ def test_wrong_key(endpoint, sealed, tmp_path):
     assert no_outputs(tmp_path, "out")
 
 
-def test_not_an_envelope_file(endpoint, plain, tmp_path):
-    result = cli(endpoint, "decrypt", str(plain), str(tmp_path / "out"), *CONTEXT_ARGS)
-    assert_one_line_failure(result, "not an envelope")
+def test_not_an_envelope_file(endpoint, key, plain, tmp_path):
+    result = cli(endpoint, "decrypt", str(plain), str(tmp_path / "out"), "--key-id", key[0], *CONTEXT_ARGS)
+    assert_one_line_failure(result, "not an AWS Encryption SDK message")
     assert no_outputs(tmp_path, "out")
 
 
-def test_tampered_file(endpoint, sealed, tmp_path):
+def test_tampered_file(endpoint, key, sealed, tmp_path):
     blob = bytearray(sealed.read_bytes())
     blob[-3] ^= 0x40
     sealed.write_bytes(bytes(blob))
-    result = cli(endpoint, "decrypt", str(sealed), str(tmp_path / "out"), *CONTEXT_ARGS)
+    result = cli(endpoint, "decrypt", str(sealed), str(tmp_path / "out"), "--key-id", key[0], *CONTEXT_ARGS)
     assert_one_line_failure(result, "failed authentication")
     assert no_outputs(tmp_path, "out")
 
@@ -272,7 +279,8 @@ def test_destination_is_a_directory_or_in_a_missing_one(endpoint, plain, tmp_pat
 def test_moto_backend_is_refused_naming_serve(plain, tmp_path):
     for command in ("encrypt", "decrypt"):
         result = subprocess.run(
-            [sys.executable, "-m", "workshop_helpers", command, str(plain), str(tmp_path / "out"), *CONTEXT_ARGS],
+            [sys.executable, "-m", "workshop_helpers", command, str(plain), str(tmp_path / "out"), *CONTEXT_ARGS,
+             "--key-id", "alias/any"],
             cwd=ROOT, env=clean_env(KMS_WORKSHOP_BACKEND="moto"), capture_output=True, text=True, timeout=120,
         )
         assert_one_line_failure(result, "python -m workshop_helpers serve", command)
@@ -296,3 +304,101 @@ def test_parse_context():
     assert parse_context(["a=1", "a=1"]) == {"a": "1"}
     with pytest.raises(WorkshopError, match="twice"):
         parse_context(["a=1", "a=2"])
+
+
+# --- keys, signatures, discovery ----------------------------------------------------------------
+
+
+def test_decrypt_needs_the_key_unless_discovery_is_asked_for(endpoint, sealed, tmp_path):
+    result = cli(endpoint, "decrypt", str(sealed), str(tmp_path / "out"), *CONTEXT_ARGS)
+    assert_one_line_failure(result, "--key-id", "--discovery-account")
+    result = cli(endpoint, "decrypt", str(sealed), str(tmp_path / "out"), *CONTEXT_ARGS,
+                 "--key-id", "alias/x", "--discovery-account", "123456789012")
+    assert_one_line_failure(result, "not both")
+    assert no_outputs(tmp_path, "out")
+
+
+def test_discovery_account(endpoint, key, sealed, plain, tmp_path):
+    account = key[0].split(":")[4]
+    result = cli(endpoint, "decrypt", str(sealed), str(tmp_path / "out"), *CONTEXT_ARGS, "--discovery-account", account)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "out").read_bytes() == plain.read_bytes()
+    result = cli(endpoint, "decrypt", str(sealed), str(tmp_path / "other"), *CONTEXT_ARGS,
+                 "--discovery-account", "111122223333")
+    assert_one_line_failure(result, "encrypted under", "111122223333")
+    result = cli(endpoint, "decrypt", str(sealed), str(tmp_path / "other"), *CONTEXT_ARGS,
+                 "--discovery-account", "12345")
+    assert_one_line_failure(result, "12-digit")
+    assert no_outputs(tmp_path, "other")
+
+
+def test_signed_files_and_requiring_a_signature(endpoint, key, sealed, plain, tmp_path):
+    signed = tmp_path / "signed.encrypted"
+    result = cli(endpoint, "encrypt", str(plain), str(signed), "--key-id", key[0], "--signed", *CONTEXT_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert "0x0578" in result.stdout and envelope.read_header(signed).signed
+    result = cli(endpoint, "decrypt", str(signed), str(tmp_path / "out"), "--key-id", key[0], "--require-signature",
+                 *CONTEXT_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert "signature verified" in result.stdout and (tmp_path / "out").read_bytes() == plain.read_bytes()
+    result = cli(endpoint, "decrypt", str(sealed), str(tmp_path / "unsigned"), "--key-id", key[0],
+                 "--require-signature", *CONTEXT_ARGS)
+    assert_one_line_failure(result, "not signed")
+    blob = bytearray(signed.read_bytes())
+    blob[-1] ^= 0x01
+    signed.write_bytes(bytes(blob))
+    result = cli(endpoint, "decrypt", str(signed), str(tmp_path / "forged"), "--key-id", key[0], *CONTEXT_ARGS)
+    assert_one_line_failure(result, "signature does not verify")
+    assert no_outputs(tmp_path, "unsigned", "forged")
+
+
+# --- the official aws-encryption-cli, both ways --------------------------------------------------
+
+
+def _aws_encryption_cli() -> str | None:
+    return os.environ.get("AWS_ENCRYPTION_CLI") or shutil.which("aws-encryption-cli")
+
+
+needs_aws_encryption_cli = pytest.mark.skipif(
+    not _aws_encryption_cli(),
+    reason="aws-encryption-cli not installed (its pins clash with this project's: install aws-encryption-sdk-cli "
+           "in a virtual environment of its own and set AWS_ENCRYPTION_CLI to its executable)",
+)
+
+
+def their_cli(endpoint, *args: str) -> subprocess.CompletedProcess:
+    env = clean_env(AWS_ENDPOINT_URL=endpoint.url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+                    AWS_DEFAULT_REGION=REGION)
+    env.pop("KMS_WORKSHOP_STATE_DIR", None)
+    return subprocess.run([_aws_encryption_cli(), *args, "--commitment-policy", "require-encrypt-require-decrypt",
+                           "--suppress-metadata"], env=env, capture_output=True, text=True, timeout=120)
+
+
+THEIR_CONTEXT = ["--encryption-context", "project=workshop", "purpose=cli-tests"]
+
+
+@needs_aws_encryption_cli
+@pytest.mark.parametrize("signed", [False, True], ids=["0x0478", "0x0578"])
+def test_the_aws_encryption_cli_decrypts_what_encrypt_writes(endpoint, key, plain, tmp_path, signed):
+    ours = tmp_path / "ours.encrypted"
+    args = ["--signed"] if signed else []
+    assert cli(endpoint, "encrypt", str(plain), str(ours), "--key-id", key[0], *args, *CONTEXT_ARGS).returncode == 0
+    result = their_cli(endpoint, "--decrypt", "--input", str(ours), "--output", str(tmp_path / "back"),
+                       "--wrapping-keys", f"key={key[0]}", *THEIR_CONTEXT)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "back").read_bytes() == plain.read_bytes()
+
+
+@needs_aws_encryption_cli
+@pytest.mark.parametrize("algorithm", [None, "AES_256_GCM_HKDF_SHA512_COMMIT_KEY"], ids=["default", "0x0478"])
+def test_decrypt_reads_what_the_aws_encryption_cli_writes(endpoint, key, plain, tmp_path, algorithm):
+    theirs = tmp_path / "theirs.encrypted"
+    args = ["--algorithm", algorithm] if algorithm else []
+    result = their_cli(endpoint, "--encrypt", "--input", str(plain), "--output", str(theirs),
+                       "--wrapping-keys", f"key={key[0]}", *THEIR_CONTEXT, *args)
+    assert result.returncode == 0, result.stderr
+    header = envelope.read_header(theirs)
+    assert header.suite.id == (0x0478 if algorithm else 0x0578)
+    result = cli(endpoint, "decrypt", str(theirs), str(tmp_path / "back"), "--key-id", key[1], *CONTEXT_ARGS)
+    assert result.returncode == 0, result.stderr
+    assert (tmp_path / "back").read_bytes() == plain.read_bytes()

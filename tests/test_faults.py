@@ -20,7 +20,7 @@ import pytest
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import BotoCoreError, ClientError
 
-from workshop_helpers import envelope, fixtures, friendly_errors
+from workshop_helpers import envelope, fixtures, ipython_errors
 from workshop_helpers.backend import client_config
 
 import workshop_run
@@ -92,7 +92,7 @@ def test_throttled_encrypt_is_clear_fast_and_leaves_nothing(moto_workshop, key, 
     assert info.value.response["Error"]["Code"] == "ThrottlingException"
     assert kms.throttle_state["attempts"] == 2, "one try and one retry, no more"
     assert not dst.exists() and _leftovers(tmp_path) == []
-    line = friendly_errors.explain(info.value)
+    line = ipython_errors.explain(info.value)
     assert "\n" not in line and "throttled" in line and "run this cell again" in line
 
 
@@ -102,7 +102,7 @@ def test_throttled_decrypt_is_clear_and_leaves_nothing(moto_workshop, key, plain
     kms = _throttling_client(moto_workshop, "Decrypt")
     dst = tmp_path / "back.txt"
     with pytest.raises(ClientError) as info:
-        envelope.decrypt_file(sealed, dst, encryption_context=CONTEXT, kms_client=kms)
+        envelope.decrypt_file(sealed, dst, encryption_context=CONTEXT, key_id=key.arn, kms_client=kms)
     assert info.value.response["Error"]["Code"] == "ThrottlingException"
     assert not dst.exists() and _leftovers(tmp_path) == []
 
@@ -112,7 +112,7 @@ def test_one_throttle_is_absorbed_by_the_retry(moto_workshop, key, plain, tmp_pa
     dst = tmp_path / "out.envelope"
     envelope.encrypt_file(plain, dst, key_id=key.alias, encryption_context=CONTEXT, kms_client=kms)
     assert kms.throttle_state["attempts"] == 1
-    assert envelope.decrypt_bytes(dst.read_bytes(), encryption_context=CONTEXT) == plain.read_bytes()
+    assert envelope.decrypt_bytes(dst.read_bytes(), encryption_context=CONTEXT, key_id=key.arn) == plain.read_bytes()
 
 
 @pytest.mark.parametrize("direction", ["encrypt", "decrypt"])
@@ -128,15 +128,15 @@ def test_connection_error_is_clear_fast_and_leaves_nothing(moto_workshop, key, p
         if direction == "encrypt":
             envelope.encrypt_file(src, dst, key_id=key.arn, encryption_context=CONTEXT, kms_client=dead)
         else:
-            envelope.decrypt_file(src, dst, encryption_context=CONTEXT, kms_client=dead)
+            envelope.decrypt_file(src, dst, encryption_context=CONTEXT, key_id=key.arn, kms_client=dead)
     assert time.monotonic() - started < FAST
     assert type(info.value).__name__ == "EndpointConnectionError"
     assert not dst.exists() and _leftovers(tmp_path) == []
-    line = friendly_errors.explain(info.value)
+    line = ipython_errors.explain(info.value)
     assert "\n" not in line and "cannot reach the endpoint at http://127.0.0.1:" in line
 
 
-def test_friendly_errors_are_one_line_for_every_kind():
+def test_ipython_errors_are_one_line_for_every_kind():
     from botocore import exceptions as bex
 
     cases = [
@@ -152,10 +152,10 @@ def test_friendly_errors_are_one_line_for_every_kind():
         bex.ParamValidationError(report="Invalid type for parameter KeyId"),
     ]
     for exc in cases:
-        line = friendly_errors.explain(exc)
+        line = ipython_errors.explain(exc)
         assert line and "\n" not in line, exc
-    assert friendly_errors.explain(ValueError("x")) is None
-    assert friendly_errors.install() is False or "IPython" in sys.modules  # no IPython here: no-op
+    assert ipython_errors.explain(ValueError("x")) is None
+    assert ipython_errors.install() is False or "IPython" in sys.modules  # no IPython here: no-op
 
 
 # --- the endpoint going away in the middle of a notebook -------------------------------------
@@ -219,10 +219,22 @@ def test_endpoint_going_away_mid_notebook(tmp_path):
         reply, outputs, _ = kernel.run("%tb")  # the full traceback is still there on demand
         full = "\n".join(ANSI.sub("", line) for m in outputs if m["msg_type"] == "error"
                          for line in m["content"]["traceback"])
-        assert "Traceback (most recent call last)" in full and "envelope.py" in full
+        assert "Traceback (most recent call last)" in full and "workshop_helpers/envelope/" in full
     finally:
         kernel.close()
         server.stop()
+
+
+def test_fault_injection_is_test_only_and_refuses_a_malformed_spec():
+    """The product's `serve` has no fault injection; the tests' wrapper refuses a bad spec
+    in one line before anything starts."""
+    product = subprocess.run([sys.executable, "-m", "workshop_helpers", "serve", "--inject-error", "X"],
+                             cwd=workshop_run.ROOT, capture_output=True, text=True, timeout=60)
+    assert product.returncode == 2 and "unrecognized arguments: --inject-error" in product.stderr
+    wrapper = subprocess.run([sys.executable, str(workshop_run.TESTS / "fault_injection.py"), "--port", "0",
+                              "--inject-error", "A:B:C:D"], capture_output=True, text=True, timeout=60)
+    assert wrapper.returncode == 2
+    assert wrapper.stderr.strip().splitlines() == ["error: --inject-error 'A:B:C:D' is not CODE[:OPERATION[:COUNT]]"]
 
 
 @pytest.mark.endpoint
@@ -255,7 +267,8 @@ def test_throttling_in_a_notebook_and_on_the_command_line(tmp_path):
         sealed = data_dir / fixtures.ENVELOPE_NAME
         out = tmp_path / "cli-out.txt"
         result = subprocess.run(
-            [sys.executable, "-m", "workshop_helpers", "decrypt", str(sealed), str(out), "--context", "project=workshop"],
+            [sys.executable, "-m", "workshop_helpers", "decrypt", str(sealed), str(out), "--context", "project=workshop",
+             "--key-id", envelope.read_header(sealed).key_arn],
             cwd=ROOT, env=env, capture_output=True, text=True, timeout=60,
         )
         assert result.returncode != 0
@@ -290,18 +303,13 @@ def test_throttled_data_key_on_the_command_line(tmp_path):
 
 
 def _frames(blob: bytes) -> tuple[bytes, list[bytes]]:
-    header = envelope.read_header(blob)
-    rest, frames = blob[len(header.raw):], []
-    while rest:
-        size = int.from_bytes(rest[1:5], "big")
-        frames.append(rest[: 5 + size + envelope.TAG_BYTES])
-        rest = rest[5 + size + envelope.TAG_BYTES:]
-    return header.raw, frames
+    parsed = envelope.anatomy(blob)
+    return parsed.header.raw, [blob[f.offset:f.offset + f.size] for f in parsed.frames]
 
 
-def _refused(blob: bytes, context=CONTEXT, kms=None) -> bool:
+def _refused(blob: bytes, context=CONTEXT, kms=None, key_id=None) -> bool:
     try:
-        envelope.decrypt_bytes(blob, encryption_context=context, kms_client=kms)
+        envelope.decrypt_bytes(blob, encryption_context=context, kms_client=kms, key_id=key_id)
     except (envelope.EnvelopeError, ClientError):
         return True
     return False
@@ -313,7 +321,7 @@ def test_every_single_byte_flip_is_detected(moto_workshop, key):
     kms = moto_workshop.client("kms")
     message = b"attack at dawn, bring the blue notebook, 40"
     blob = envelope.encrypt_bytes(message, key_id=key.alias, encryption_context=CONTEXT, kms_client=kms, frame_size=16)
-    assert envelope.decrypt_bytes(blob, encryption_context=CONTEXT, kms_client=kms) == message
+    assert envelope.decrypt_bytes(blob, encryption_context=CONTEXT, key_id=key.arn, kms_client=kms) == message
     header, frames = _frames(blob)
     assert len(frames) == 3  # 16 + 16 + 11 bytes
     undetected = []
@@ -321,7 +329,7 @@ def test_every_single_byte_flip_is_detected(moto_workshop, key):
         for flip in (0x01, 0x80, 0xFF):
             tampered = bytearray(blob)
             tampered[position] ^= flip
-            if not _refused(bytes(tampered), kms=kms):
+            if not _refused(bytes(tampered), kms=kms, key_id=key.arn):
                 undetected.append((position, flip))
     assert undetected == [], f"undetected flips (position, xor): {undetected[:10]}"
 
@@ -329,9 +337,9 @@ def test_every_single_byte_flip_is_detected(moto_workshop, key):
 def test_every_truncation_and_extension_is_detected(moto_workshop, key):
     kms = moto_workshop.client("kms")
     blob = envelope.encrypt_bytes(b"x" * 40, key_id=key.alias, encryption_context=CONTEXT, kms_client=kms, frame_size=16)
-    missed = [n for n in range(len(blob)) if not _refused(blob[:n], kms=kms)]
+    missed = [n for n in range(len(blob)) if not _refused(blob[:n], kms=kms, key_id=key.arn)]
     for extra in (b"\0", b"\x01", os.urandom(7), blob[-21:]):
-        if not _refused(blob + extra, kms=kms):
+        if not _refused(blob + extra, kms=kms, key_id=key.arn):
             missed.append(f"+{len(extra)}")
     assert missed == []
 
@@ -357,8 +365,8 @@ def test_structural_tampering_is_detected(moto_workshop, key):
     # the context in the header changed to another valid context, and the caller asking for it
     forged_context = {"project": "workshpp"}
     forged = blob.replace(b"workshop", b"workshpp", 1)
-    missed = [name for name, tampered in cases.items() if not _refused(tampered, kms=kms)]
-    if not _refused(forged, context=forged_context, kms=kms):
+    missed = [name for name, tampered in cases.items() if not _refused(tampered, kms=kms, key_id=key.arn)]
+    if not _refused(forged, context=forged_context, kms=kms, key_id=key.arn):
         missed.append("context rewritten")
     assert missed == []
 
@@ -381,7 +389,7 @@ def test_tampered_files_leave_no_output(moto_workshop, key, tmp_path):
         tampered[position] ^= 0x01
         bad.write_bytes(tampered)
         try:
-            envelope.decrypt_file(bad, out, encryption_context=CONTEXT, kms_client=kms)
+            envelope.decrypt_file(bad, out, encryption_context=CONTEXT, key_id=key.arn, kms_client=kms)
             released.append(position)
         except (envelope.EnvelopeError, ClientError):
             pass
@@ -463,7 +471,7 @@ def test_full_destination(moto_workshop, key, tmp_path, monkeypatch, direction):
         if direction == "encrypt":
             envelope.encrypt_file(src, dst, key_id=key.alias, encryption_context=CONTEXT)
         else:
-            envelope.decrypt_file(src, dst, encryption_context=CONTEXT)
+            envelope.decrypt_file(src, dst, encryption_context=CONTEXT, key_id=key.alias)
     assert calls["n"] >= 2, "the disk filled up mid-file"
     assert info.value.errno == errno.ENOSPC and "\n" not in str(info.value)
     assert not dst.exists() and _leftovers(tmp_path) == []
@@ -496,7 +504,7 @@ def test_full_destination_on_the_command_line(tmp_path):
             "os.pwrite = pwrite\n"
             "from workshop_helpers import fixtures, connect\n"
             "fixtures.ensure_imported_cmk(connect('endpoint'))\n"
-            "from workshop_helpers.__main__ import main\n"
+            "from workshop_helpers.cli import main\n"
             "sys.exit(main(sys.argv[1:]))\n"
         )
         result = subprocess.run(

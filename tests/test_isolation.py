@@ -42,12 +42,14 @@ try:
 except ClientError as exc:
     found["describe"] = exc.response["Error"]["Code"]
 try:
-    envelope.decrypt_bytes(base64.b64decode({other_sealed!r}), encryption_context={{"project": "workshop"}})
+    envelope.decrypt_bytes(base64.b64decode({other_sealed!r}), encryption_context={{"project": "workshop"}},
+                           key_id={other_key!r})
     found["decrypt"] = "opened"
 except Exception as exc:
     found["decrypt"] = type(exc).__name__ + ": " + getattr(exc, "response", {{}}).get("Error", {{}}).get("Code", "")
 found["keys"] = sorted(k["KeyId"] for k in kms.list_keys()["Keys"])
-found["own"] = envelope.decrypt_bytes(base64.b64decode(mine["sealed"]), encryption_context={{"project": "workshop"}}).decode()
+found["own"] = envelope.decrypt_bytes(base64.b64decode(mine["sealed"]), encryption_context={{"project": "workshop"}},
+                                     key_id=key.arn).decode()
 print(json.dumps(found))
 """
 

@@ -135,7 +135,7 @@ def test_trail_never_records_plaintext_in_process(moto_workshop, tmp_path):
         kms.generate_data_key(KeyId=key.alias, NumberOfBytes=32)
         kms.generate_data_key_without_plaintext(KeyId=key.alias, KeySpec="AES_256")
         blob = envelope.encrypt_bytes(b"m", key_id=key.alias, encryption_context={"a": "b"})
-        envelope.decrypt_bytes(blob, encryption_context={"a": "b"})
+        envelope.decrypt_bytes(blob, encryption_context={"a": "b"}, key_id=key.alias)
         sdk = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
         provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(key_ids=[key.arn])
         message, _ = sdk.encrypt(source=b"m", key_provider=provider, encryption_context={"a": "b"})

@@ -64,11 +64,11 @@ kms_as_role = ws.client("kms", credentials=fixtures.assume_participant_role(ws))
 kms_as_role.describe_key(KeyId=key.alias)
 
 blob = envelope.encrypt_bytes(b"secret" * 1000, key_id=key.alias, encryption_context={"project": "workshop"})
-assert envelope.decrypt_bytes(blob, encryption_context={"project": "workshop"}) == b"secret" * 1000
+assert envelope.decrypt_bytes(blob, encryption_context={"project": "workshop"}, key_id=key.alias) == b"secret" * 1000
 data = fixtures.workshop_data_dir()
 plain = fixtures.ensure_sample_secret()
 envelope.encrypt_file(plain, data / "s.env", key_id=key.alias, encryption_context={"project": "workshop"})
-envelope.decrypt_file(data / "s.env", data / "s.txt", encryption_context={"project": "workshop"})
+envelope.decrypt_file(data / "s.env", data / "s.txt", encryption_context={"project": "workshop"}, key_id=key.alias)
 fixtures.ensure_encrypted_sample(ws, key)
 
 import aws_encryption_sdk
