@@ -1,0 +1,268 @@
+"""The class's front door, in front of moto: only credentials this endpoint issued get in.
+
+In class mode every request must be signed with an access key that the endpoint's IAM or
+STS issued (a participant's key, or a session of a role in their account). Anything else
+is refused as AWS refuses it, before moto sees it:
+
+- KMS: UnrecognizedClientException, HTTP 400, JSON ("The security token included in the
+  request is invalid."); IAM, STS and other query services: InvalidClientTokenId, HTTP 403;
+  S3: InvalidAccessKeyId, HTTP 403; EC2: AuthFailure, HTTP 401;
+- unsigned requests: MissingAuthenticationToken (S3: AccessDenied, as for an anonymous
+  caller without a bucket policy);
+- moto's own control API (/moto-api: reset, dashboard) is closed, and moto's
+  `x-moto-account-id` header is dropped: a participant cannot pick an account.
+
+A wrong secret for an issued key goes on to the fidelity layer, which answers the
+signature error (InvalidSignatureException for KMS, SignatureDoesNotMatch elsewhere).
+
+KMS keys are per account in moto: a request naming another participant's key ARN (or a
+ciphertext made under it) would be "not found" there. On AWS it reaches the key and its
+key policy refuses: AccessDeniedException. The gate answers that, unless the key policy
+names the caller's account (cross-account grants are not simulated: moto then answers).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+import uuid
+from typing import Any, Callable
+
+from ..account import requests
+from . import roster
+
+RECORD = "kms_workshop.class.record"  # environ key: what the gate saw, for the progress
+_CREDENTIAL = re.compile(r"Credential=([^/,\s]+)/\d{8}/([^/,]*)/")
+_QUERY_CREDENTIAL = re.compile(r"(?:^|&)X-Amz-Credential=([^&%]+)(?:%2F|/)\d{8}(?:%2F|/)([^&%]*)")
+_QUERY_V2 = re.compile(r"(?:^|&)AWSAccessKeyId=([^&]+)")
+INVALID_TOKEN = "The security token included in the request is invalid."
+
+
+def _respond(start_response, status: str, content_type: str, body: bytes) -> list[bytes]:
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body))),
+                            ("x-amzn-RequestId", str(uuid.uuid4()))])
+    return [body]
+
+
+def _json_error(start_response, status: str, code: str, message: str) -> list[bytes]:
+    body = json.dumps({"__type": code, "message": message}).encode()
+    return _respond(start_response, status, "application/x-amz-json-1.1", body)
+
+
+def _query_error(start_response, status: str, code: str, message: str) -> list[bytes]:
+    body = (f'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
+            f"<Code>{code}</Code><Message>{message}</Message></Error>"
+            f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>").encode()
+    return _respond(start_response, status, "text/xml", body)
+
+
+def _s3_error(start_response, status: str, code: str, message: str, access_key: str | None = None) -> list[bytes]:
+    extra = f"<AWSAccessKeyId>{access_key}</AWSAccessKeyId>" if access_key else ""
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{message}</Message>'
+            f"{extra}<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>").encode()
+    return _respond(start_response, status, "application/xml", body)
+
+
+def _ec2_error(start_response, status: str, code: str, message: str) -> list[bytes]:
+    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
+            f"<Message>{message}</Message></Error></Errors><RequestID>{uuid.uuid4()}</RequestID></Response>").encode()
+    return _respond(start_response, status, "text/xml", body)
+
+
+def _is_kms(environ) -> bool:
+    return environ.get("HTTP_X_AMZ_TARGET", "").startswith("TrentService.")
+
+
+def refuse_unknown_key(environ, start_response, service: str | None, access_key: str) -> list[bytes]:
+    if _is_kms(environ) or service == "kms":
+        return _json_error(start_response, "400 Bad Request", "UnrecognizedClientException", INVALID_TOKEN)
+    if service == "s3":
+        return _s3_error(start_response, "403 Forbidden", "InvalidAccessKeyId",
+                         "The AWS Access Key Id you provided does not exist in our records.", access_key)
+    if service == "ec2":
+        return _ec2_error(start_response, "401 Unauthorized", "AuthFailure",
+                          "AWS was not able to validate the provided access credentials")
+    if environ.get("HTTP_X_AMZ_TARGET"):  # another JSON service
+        return _json_error(start_response, "400 Bad Request", "UnrecognizedClientException", INVALID_TOKEN)
+    return _query_error(start_response, "403 Forbidden", "InvalidClientTokenId", INVALID_TOKEN)
+
+
+def refuse_unsigned(environ, start_response, service: str | None) -> list[bytes]:
+    if _is_kms(environ) or service == "kms":
+        return _json_error(start_response, "400 Bad Request", "MissingAuthenticationTokenException",
+                           "Missing Authentication Token")
+    if service == "s3" or service is None:
+        return _s3_error(start_response, "403 Forbidden", "AccessDenied", "Access Denied")
+    return _query_error(start_response, "403 Forbidden", "MissingAuthenticationToken",
+                        "Request is missing Authentication Token")
+
+
+def credential_of(environ) -> tuple[str | None, str | None]:
+    """(access key id, Region of the signature) of a request, from its Authorization header
+    or a presigned URL's query; (None, None) when unsigned."""
+    match = _CREDENTIAL.search(environ.get("HTTP_AUTHORIZATION", ""))
+    if match:
+        return match.group(1), match.group(2)
+    query = environ.get("QUERY_STRING", "")
+    match = _QUERY_CREDENTIAL.search(query)
+    if match:
+        return match.group(1), match.group(2)
+    match = _QUERY_V2.search(query)
+    if match:
+        return match.group(1), None
+    auth = environ.get("HTTP_AUTHORIZATION", "")
+    if auth.startswith("AWS "):  # SigV2 (old S3 clients)
+        return auth[4:].split(":", 1)[0], None
+    return None, None
+
+
+# --- KMS keys of other accounts --------------------------------------------------------------
+
+
+def _kms_backend(account_id: str, region: str):
+    from moto.kms.models import kms_backends
+
+    regions = dict.get(kms_backends, account_id)
+    return dict.get(regions, region) if regions is not None else None
+
+
+def _kms_accounts(region: str) -> dict[str, Any]:
+    from moto.kms.models import kms_backends
+
+    found = {}
+    for account_id, regions in list(dict.items(kms_backends)):
+        backend = dict.get(regions, region)
+        if backend is not None:
+            found[account_id] = backend
+    return found
+
+
+def _blob_key_id(blob: str | None) -> str | None:
+    from ..fidelity import ciphertext
+
+    try:
+        return ciphertext.parse(base64.b64decode(blob or "")).key_id
+    except Exception:  # noqa: BLE001 - not a blob of ours: KMS itself answers
+        return None
+
+
+def _foreign_key(caller: str, region: str, key_ref: str | None, from_blob: bool) -> Any:
+    """The Key of another account that `key_ref` names, or None."""
+    if not key_ref:
+        return None
+    if not from_blob:
+        match = re.match(r"^arn:aws[a-z-]*:kms:([^:]*):(\d{12}):key/(.+)$", key_ref)
+        if not match or match.group(2) == caller:
+            return None
+        backend = _kms_backend(match.group(2), match.group(1))
+        return backend.keys.get(match.group(3)) if backend is not None else None
+    own = _kms_backend(caller, region)
+    if own is not None and key_ref in own.keys:
+        return None
+    for account_id, backend in _kms_accounts(region).items():
+        if account_id != caller and key_ref in backend.keys:
+            return backend.keys[key_ref]
+    return None
+
+
+def _key_policy_names(key: Any, account_id: str) -> bool:
+    return account_id in str(getattr(key, "policy", "") or "")
+
+
+def cross_account_denial(params: dict, action: str, caller: str, region: str, caller_arn: str) -> str | None:
+    """The AccessDeniedException message for a KMS request that uses another account's key
+    whose key policy does not name the caller's account, else None."""
+    refs = [("KeyId", params.get("KeyId"), False), ("DestinationKeyId", params.get("DestinationKeyId"), False),
+            ("SourceKeyId", params.get("SourceKeyId"), False)]
+    if action in ("Decrypt", "ReEncrypt") and not params.get("KeyId") and not params.get("SourceKeyId"):
+        refs.append(("CiphertextBlob", _blob_key_id(params.get("CiphertextBlob")), True))
+    for field, ref, from_blob in refs:
+        key = _foreign_key(caller, region, ref if isinstance(ref, str) else None, from_blob)
+        if key is None or _key_policy_names(key, caller):
+            continue
+        verb = {"DestinationKeyId": "ReEncryptTo", "SourceKeyId": "ReEncryptFrom"}.get(field, action)
+        if action == "ReEncrypt" and field == "CiphertextBlob":
+            verb = "ReEncryptFrom"
+        return (f"User: {caller_arn} is not authorized to perform: kms:{verb} on resource: {key.arn} "
+                f"because no resource-based policy allows the kms:{verb} action")
+    return None
+
+
+def _caller_arn(account_id: str, access_key: str) -> str:
+    from ..fidelity import principals
+
+    principal = principals.identify(account_id, roster.PARTITION, access_key)
+    return principal.arn if principal is not None else f"arn:aws:iam::{account_id}:root"
+
+
+# --- the middleware -----------------------------------------------------------------------------
+
+
+def _kms_params(environ) -> dict:
+    stream = environ.get("wsgi.input")
+    if stream is None or not hasattr(stream, "getvalue"):
+        return {}
+    try:
+        params = json.loads(stream.getvalue() or b"{}")
+    except ValueError:
+        return {}
+    return params if isinstance(params, dict) else {}
+
+
+def wrap(app: Callable) -> Callable:
+    """The gate around moto's app. It runs inside the account's `run` (account.wsgi), so it
+    sees the account as it is on disk, and it leaves what it saw in environ[RECORD]."""
+
+    def application(environ, start_response):
+        path = environ.get("PATH_INFO", "/")
+        environ.pop("HTTP_X_MOTO_ACCOUNT_ID", None)
+        if path.startswith("/moto-api"):
+            return _s3_error(start_response, "403 Forbidden", "AccessDenied",
+                             "moto's control API is closed on a class endpoint")
+        url = path + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else "")
+        headers = {"Authorization": environ.get("HTTP_AUTHORIZATION", ""),
+                   "X-Amz-Target": environ.get("HTTP_X_AMZ_TARGET", "")}
+        service = requests.service_of(headers, url)
+        access_key, region = credential_of(environ)
+        if access_key is None:
+            return refuse_unsigned(environ, start_response, service)
+        account_id = roster.issued(access_key)
+        if account_id is None:
+            return refuse_unknown_key(environ, start_response, service, access_key)
+        body = environ["wsgi.input"].getvalue() if hasattr(environ.get("wsgi.input"), "getvalue") else b""
+        operation = requests.operation_of(environ.get("REQUEST_METHOD", "GET"), headers, url, body)
+        record = {"account": account_id, "service": service, "operation": operation, "context": False}
+        environ[RECORD] = record
+        if service == "kms" or _is_kms(environ):
+            params = _kms_params(environ)
+            record["context"] = bool(params.get("EncryptionContext"))
+            denial = cross_account_denial(params, operation, account_id, region or "", _caller_arn(account_id, access_key))
+            if denial is not None:
+                record["outcome"] = "AccessDeniedException"
+                return _json_error(start_response, "400 Bad Request", "AccessDeniedException", denial)
+
+        def recording_start(status, response_headers, exc_info=None):
+            record["status"] = int(status.split(" ", 1)[0])
+            return start_response(status, response_headers, exc_info)
+
+        chunks = list(app(environ, recording_start))
+        if record.get("status", 200) >= 400:
+            record["outcome"] = _error_code(b"".join(chunks))
+        else:
+            record["outcome"] = "ok"
+        return chunks
+
+    return application
+
+
+def _error_code(body: bytes) -> str:
+    """The error code of an AWS error answer (JSON `__type` or XML `<Code>`), never its message."""
+    text = body[:4096].decode("utf-8", "replace")
+    try:
+        value = json.loads(text).get("__type", "")
+        return str(value).rsplit("#", 1)[-1] or "Error"
+    except (ValueError, AttributeError):
+        pass
+    match = re.search(r"<Code>([A-Za-z0-9.]+)</Code>", text)
+    return match.group(1) if match else "Error"
