@@ -17,6 +17,7 @@ def solve(ws):
     plaintext = envelope.decrypt_bytes(
         path.read_bytes(),
         encryption_context={"project": "workshop"},
+        key_id=fixtures.ensure_imported_cmk(ws).arn,   # the key must be named: strict, as the SDK's
         kms_client=ws.client("kms"),
     )
     return plaintext.decode("utf-8")
