@@ -1,6 +1,6 @@
 """Exercise 03: b"attack at dawn" sealed by hand with AES-GCM under the data key.
 
-In the notebook:  my_sealed = solve(data_key)
+In the notebook:  my_sealed = solve(exercise_key)
 """
 
 import os

@@ -76,7 +76,8 @@ class CaughtError(Rich):
         if self.operation:
             rows.append(("Operation", self.operation))
         rows.append(("Error code", self.code))
-        rows.append(("Message", self.message or "(KMS sends no message for this error)"))
+        silent = "(the service sent no message)" if aws_error_code(self.exception) else "(no message)"
+        rows.append(("Message", self.message or silent))
         body = "".join(
             f"<tr><th scope='row' style='text-align:left;padding-right:1em'>{esc(k)}</th>"
             f"<td><code>{esc(v)}</code></td></tr>"

@@ -179,7 +179,7 @@ def direct_diagram(highlight: str | None = None) -> Diagram:
         'stroke-width="1.5" stroke-dasharray="8 4"/>',
         '<text x="350" y="62" text-anchor="middle" font-size="13" font-weight="700" fill="#3730a3">AWS KMS</text>',
         _box(275, 110, 150, 60, "KMS key", "alias/ImportedCMK", enc or dec),
-        _box(520, 110, 170, 60, "Ciphertext blob", "+ encryption context", enc or dec),
+        _box(520, 110, 170, 60, "Ciphertext blob", "(context bound, not kept)", enc or dec),
         '<text x="350" y="228" text-anchor="middle" font-size="11" fill="#3730a3">no data key: '
         "the data itself travels to KMS</text>",
     ]
