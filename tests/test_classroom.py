@@ -17,6 +17,7 @@ import urllib.request
 import boto3
 import pytest
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from fidelity_support import ROOT, ServeProcess, kms_error
 
@@ -315,3 +316,24 @@ def test_a_kernel_with_the_env_file_works_in_its_own_account(alice):
     assert seen["account"] == account != "123456789012"
     assert seen["arn"].split(":")[4] == account
     assert seen["signs_with"] == alice.env["AWS_ACCESS_KEY_ID"]
+
+
+def test_a_participant_assumes_a_role_that_trusts_their_account(alice, bob):
+    """As on AWS: a trust policy naming the account (its root) delegates to the account's
+    users whose policies allow sts:AssumeRole (the workshop's participant role trusts its
+    account so); a role trusting another account stays out of reach."""
+    iam, sts = alice.client("iam"), alice.client("sts")
+    account = sts.get_caller_identity()["Account"]
+    other = bob.client("sts").get_caller_identity()["Account"]
+
+    def trusting(who: str) -> str:
+        return json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{who}:root"}, "Action": "sts:AssumeRole"}]})
+
+    own = iam.create_role(RoleName="trusts-own-account", AssumeRolePolicyDocument=trusting(account))["Role"]["Arn"]
+    theirs = iam.create_role(RoleName="trusts-bob", AssumeRolePolicyDocument=trusting(other))["Role"]["Arn"]
+    session = sts.assume_role(RoleArn=own, RoleSessionName="notebook-02")
+    assert session["AssumedRoleUser"]["Arn"].startswith(f"arn:aws:sts::{account}:assumed-role/trusts-own-account/")
+    with pytest.raises(ClientError) as refused:
+        sts.assume_role(RoleArn=theirs, RoleSessionName="nope")
+    assert refused.value.response["Error"]["Code"] == "AccessDenied"

@@ -145,6 +145,11 @@ MEMBERS: dict[str, dict[str, tuple[str, ...]]] = {
             "IAMRequestBase.__init__(self, account_id, method, path, data, body, headers, action)",
             "IAMRequest.check_signature(self)",
             "IAMRequest.check_action_permitted(self, resource)",
+            # iam.py: a trust policy naming an account's root delegates to that account
+            "IAMRequestBase._check_role_trust_relationship(self, role_arn)",
+            "IAMPolicy",
+            "PermissionResult.PERMITTED",
+            "format_incoming_conditional_values",
             "S3IAMRequest",
         ),
         "moto.iam.models": (
