@@ -44,8 +44,8 @@ def _backend_dict(service: str):
 def live_backends(service: str) -> dict[tuple[str, str], Any]:
     """{(account, region): backend} of the backends this process has created for `service`."""
     found = {}
-    for account, regions in dict.items(_backend_dict(service)):
-        for region, backend in dict.items(regions):
+    for account, regions in list(dict.items(_backend_dict(service))):
+        for region, backend in list(dict.items(regions)):
             found[(account, region)] = backend
     return found
 

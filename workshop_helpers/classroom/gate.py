@@ -128,14 +128,10 @@ def _kms_backend(account_id: str, region: str):
 
 
 def _kms_accounts(region: str) -> dict[str, Any]:
-    from moto.kms.models import kms_backends
+    """{account id: KMS backend in `region`} of the accounts moto has created."""
+    from ..account.snapshot import live_backends
 
-    found = {}
-    for account_id, regions in list(dict.items(kms_backends)):
-        backend = dict.get(regions, region)
-        if backend is not None:
-            found[account_id] = backend
-    return found
+    return {account: backend for (account, where), backend in live_backends("kms").items() if where == region}
 
 
 def _blob_key_id(blob: str | None) -> str | None:

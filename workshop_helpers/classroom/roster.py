@@ -60,14 +60,9 @@ def parse_names(text: str) -> list[str]:
 
 def _iam_accounts() -> dict:
     """{account id: IAM backend} of the accounts moto has created, without creating any."""
-    from moto.iam.models import iam_backends
+    from ..account.snapshot import live_backends
 
-    found = {}
-    for account_id, partitions in list(dict.items(iam_backends)):
-        backend = dict.get(partitions, PARTITION)
-        if backend is not None:
-            found[account_id] = backend
-    return found
+    return {account: backend for (account, where), backend in live_backends("iam").items() if where == PARTITION}
 
 
 def _participant_user(backend):

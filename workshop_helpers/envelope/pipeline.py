@@ -269,12 +269,17 @@ def encrypt_frames(
                 signature = signer.sign(hasher.digest())
                 footer = fmt.FOOTER_LENGTH.pack(len(signature)) + signature
         except BaseException:
-            writer.aborted = True
-            if hasher:
-                hasher.aborted = True
-                hasher.close()
+            _abort(writer, hasher)
             raise
         writer.finish(footer)
+
+
+def _abort(writer, hasher) -> None:
+    """Stop the writer (its output is discarded) and the hash thread, on any failure."""
+    writer.aborted = True
+    if hasher:
+        hasher.aborted = True
+        hasher.close()
 
 
 # --- decrypt --------------------------------------------------------------------------------
@@ -386,10 +391,7 @@ def decrypt_frames(
             elif leftover or source.read(1):
                 raise TrailingDataError("bytes follow the final frame: something was appended to the message")
         except BaseException:
-            writer.aborted = True
-            if hasher:
-                hasher.aborted = True
-                hasher.close()
+            _abort(writer, hasher)
             raise
         writer.finish()
     if progress:
