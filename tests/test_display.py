@@ -210,7 +210,7 @@ def test_compare_bytes_marks_the_varying_side():
     assert html.count("<svg") == 2 and "kw-var" in html
     assert repr(view) == "[bytes] Plaintext: 5 bytes; Ciphertext: 40 bytes"
     # the plaintext side is not marked: it is compared by nbval
-    plain_part = html.split("<h4")[1]
+    plain_part = html.split("kms-bytes-label")[1]
     assert 'class="kw-var"' not in plain_part
 
 
@@ -276,3 +276,182 @@ def test_table_of_a_dict():
     t = display.table({"a": 1, "b": "two"}, caption="cap")
     assert repr(t) == "cap\na | 1\nb | two"
     assert "<caption" in t._repr_html_()
+
+
+# --- themes, wrapping, pictures ----------------------------------------------------------
+
+from workshop_helpers.checks.result import hint, passed  # noqa: E402
+from workshop_helpers.display.sse_cse import ebs_diagram, sdk_message_diagram  # noqa: E402
+from workshop_helpers.display.trail import TrailTable  # noqa: E402
+
+KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+_TRAIL = [
+    {"eventName": "Decrypt", "eventTime": "2026-01-01T00:00:00Z", "simulated": True,
+     "userAgent": "ec2.amazonaws.com", "requestParameters": {"keyId": KEY_ARN,
+     "encryptionContext": {"aws:s3:arn": "arn:aws:s3:::kms-workshop-bucket/samplesecret.txt"}}},
+    {"eventName": "Encrypt", "errorCode": "AccessDeniedException", "errorMessage": "denied",
+     "requestParameters": None},
+]
+
+
+def _every_output() -> dict[str, str]:
+    """The HTML of every kind of output workshop_helpers.display and checks.result make."""
+    caught = display.CaughtError(("X",))
+    caught._catch(client_error("X", "m"))
+    out = {
+        "direct": direct_diagram()._repr_html_(),
+        "direct-decrypt": direct_diagram("decrypt")._repr_html_(),
+        "lifecycle": key_lifecycle_diagram("Enabled")._repr_html_(),
+        "sdk": sdk_message_diagram(message_length=10, highlight="keys")._repr_html_(),
+        "bytes": compare_bytes(b"text", os.urandom(40))._repr_html_(),
+        "cli": aws_cli("encrypt", {"KeyId": "k"})._repr_html_(),
+        "error": caught._repr_html_(),
+        "table": response_table({"KeyId": KEY_ARN})._repr_html_(),
+        "trail": TrailTable(_TRAIL).html(),
+        "correct": passed("ok")._repr_html_(),
+        "not-yet": hint("no")._repr_html_(),
+    }
+    for step in (None, "generate", "encrypt", "store", "decrypt"):
+        out[f"envelope-{step}"] = envelope_diagram(step)._repr_html_()
+    for step in (None, "create", "attach", "io", "detach"):
+        out[f"ebs-{step}"] = ebs_diagram(step)._repr_html_()
+    return out
+
+
+# a theme variable with its fallback: var(--jp-content-font-color1, #111827)
+_THEMED = re.compile(r"var\(--jp-[\w-]+,\s*#[0-9a-fA-F]{3,8}\)")
+_HEX_COLOUR = re.compile(r"(?<![&\w])#[0-9a-fA-F]{3,8}\b")
+
+
+@pytest.mark.parametrize("name", sorted(_every_output()))
+def test_outputs_take_their_colours_from_the_theme(name):
+    html = _every_output()[name]
+    bare = _HEX_COLOUR.findall(_THEMED.sub("", html))
+    assert not bare, f"{name}: colours without a JupyterLab theme variable: {bare}"
+    # no presentation attribute fixes a colour either (SVG fill="#111" ignores the theme)
+    assert not re.search(r'\b(fill|stroke|color)="(?!none|url)', html), name
+    for text in re.findall(r"<text\b[^>]*>", html):
+        assert "var(--jp-content-font-color1" in text, f"{name}: {text}"
+
+
+def _theme_colours(theme: str) -> dict[str, str]:
+    import pathlib
+
+    css = pathlib.Path(__file__).resolve().parent.parent / (
+        f".venv/share/jupyter/lab/themes/@jupyterlab/theme-{theme}-extension/index.css")
+    if not css.is_file():
+        pytest.skip("JupyterLab's theme CSS is not installed")
+    found = {}
+    for name, value in re.findall(r"(--jp-[\w-]+):\s*([^;}]+)", css.read_text()):
+        fallback = re.search(r"#[0-9a-fA-F]{3,6}\b|\bwhite\b", value)
+        found.setdefault(name, fallback.group(0) if fallback else value.strip())
+    return found
+
+
+def _luminance(colour: str) -> float:
+    colour = {"white": "#ffffff"}.get(colour, colour).lstrip("#")
+    if len(colour) == 3:
+        colour = "".join(c * 2 for c in colour)
+    rgb = [int(colour[i:i + 2], 16) / 255 for i in (0, 2, 4)]
+    lin = [c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4 for c in rgb]
+    return 0.2126 * lin[0] + 0.7152 * lin[1] + 0.0722 * lin[2]
+
+
+def _contrast(a: str, b: str) -> float:
+    la, lb = sorted((_luminance(a), _luminance(b)), reverse=True)
+    return (la + 0.05) / (lb + 0.05)
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_colours_for_meaning_keep_their_contrast_in_both_themes(theme):
+    """The variables the outputs use, resolved as JupyterLab Light and Dark define them."""
+    from workshop_helpers.display import svg
+
+    colours = _theme_colours(theme)
+    text = colours["--jp-content-font-color0"]  # font-color1 is color0 at 87% (Light) or 100%
+    for background in ("--jp-layout-color0", "--jp-layout-color1"):
+        bg = colours[background]
+        assert _contrast(text, bg) >= 4.5
+        # strokes and borders that carry meaning: WCAG's 3:1 for graphics
+        for var in re.findall(r"var\((--jp-[\w-]+)", svg.HI + svg.BRAND + hint("x")._repr_html_()
+                              + passed("x")._repr_html_()):
+            if var.startswith("--jp-content-font"):
+                continue
+            assert _contrast(colours[var], bg) >= 3, (theme, var, background)
+
+
+def test_hex_view_never_wraps():
+    html = compare_bytes(b"x" * 40, os.urandom(64))._repr_html_()
+    styles = re.findall(r"<pre [^>]*style='([^']*)'", html)
+    assert html.count("<pre class=") == 1 and "<h4" not in html  # ciphertext side varies; no heading
+    assert html.count("tabindex='0'") == 2  # a scrolled dump can be reached from the keyboard
+    assert len(styles) == 2
+    for style in styles:
+        assert "white-space:pre;" in style and "overflow-x:auto" in style
+        assert "pre-wrap" not in style and "break-all" not in style
+
+
+def test_trail_breaks_arns_only_after_colons_and_slashes():
+    html = TrailTable(_TRAIL).html()
+    assert "break-all" not in html and "pre-wrap" not in html
+    plain = re.sub(r"<span style='white-space:nowrap'>([^<]*)</span>", r"\1", html)
+    assert "arn:<wbr>aws:<wbr>s3:<wbr>:<wbr>:<wbr>kms-workshop-bucket/<wbr>samplesecret.txt" in plain
+    # the parts between separators never break (not even at their hyphens)
+    assert "<span style='white-space:nowrap'>kms-workshop-bucket</span>/<wbr>" in html
+    table_html = response_table({"KeyId": KEY_ARN, "CiphertextBlob": os.urandom(32)})._repr_html_()
+    assert "key</span>/<wbr><span" in table_html and "break-all" not in table_html
+
+
+def _segments(svg: str):
+    """(x1, y1, x2, y2) of every straight line and path segment in `svg`."""
+    for x1, y1, x2, y2 in re.findall(r'<line x1="([\d.]+)" y1="([\d.]+)" x2="([\d.]+)" y2="([\d.]+)"', svg):
+        yield float(x1), float(y1), float(x2), float(y2)
+    for d in re.findall(r'<path d="([^"]+)"', svg):
+        points = [tuple(map(float, p.split(","))) for p in re.findall(r"[\d.]+,[\d.]+", d)]
+        for (ax, ay), (bx, by) in zip(points, points[1:]):
+            yield ax, ay, bx, by
+
+
+def _crosses(segment, box) -> bool:
+    x1, y1, x2, y2 = segment
+    left, top, right, bottom = box
+    for i in range(101):
+        x, y = x1 + (x2 - x1) * i / 100, y1 + (y2 - y1) * i / 100
+        if left <= x <= right and top <= y <= bottom:
+            return True
+    return False
+
+
+@pytest.mark.parametrize("step", [None, "create", "attach", "io", "detach"])
+def test_ebs_diagram_numbers_each_step_once_and_keeps_lines_off_titles(step):
+    diagram = ebs_diagram(step)
+    _svg_ok(diagram.svg)
+    texts = re.findall(r"<text [^>]*>([^<]*)</text>", diagram.svg)
+    numbers = [t.split()[0] for t in texts if re.match(r"\d ", t)]
+    assert sorted(numbers) == ["1", "2", "3", "4", "5"]
+    for title in ("AWS KMS", "EBS volume", "EC2 host (hypervisor)"):
+        x, y, anchor = re.search(
+            rf'<text x="([\d.]+)" y="([\d.]+)" text-anchor="(\w+)"[^>]*>{re.escape(title)}</text>', diagram.svg
+        ).groups()
+        width = len(title) * 8  # 13px bold: at most 8px a character
+        left = float(x) - (width / 2 if anchor == "middle" else 0)
+        box = (left, float(y) - 13, left + width, float(y) + 3)
+        assert not any(_crosses(s, box) for s in _segments(diagram.svg)), title
+    # the host encrypts: the encrypt/decrypt arrows join the host's key to the blocks, and the
+    # instance exchanges only plaintext with the host
+    assert "4 encrypt" in texts and "plaintext" in texts and "Your instance" in texts
+    assert "hypervisor" in diagram.desc or step is not None
+
+
+def test_direct_diagram_captions_differ_and_labels_stay_off_borders():
+    enc, dec = direct_diagram("encrypt"), direct_diagram("decrypt")
+    assert enc.desc != dec.desc and dec.desc.startswith("Decrypt")
+    for diagram in (enc, dec):
+        for x in re.findall(r'<text x="([\d.]+)"[^>]*font-weight="700"[^>]*>(?:Encrypt|Decrypt)<', diagram.svg):
+            assert not 250 - 30 < float(x) < 250 + 30 and not 450 - 30 < float(x) < 450 + 30  # KMS border
+
+
+def test_every_svg_has_a_text_alternative():
+    for name, html in _every_output().items():
+        for svg in re.findall(r"<svg\b.*?</svg>", html, flags=re.S):
+            _svg_ok(svg)

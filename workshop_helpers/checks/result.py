@@ -21,11 +21,14 @@ class CheckResult:
     __str__ = __repr__
 
     def _repr_html_(self) -> str:
-        color, border = ("#065f46", "#059669") if self.passed else ("#7c2d12", "#c2410c")
+        # Theme colours: the word carries the meaning, the border repeats it in a colour of
+        # at least 3:1 on JupyterLab Light and Dark; the text is the theme's own text colour.
+        border = "var(--jp-success-color1, #047857)" if self.passed else "var(--jp-error-color1, #c62828)"
         title = "Correct" if self.passed else "Not yet"
         return (
             f"<div class='kms-check' role='status' style='border-left:6px solid {border};"
-            f"padding:.3em .8em;color:{color}'><strong>{title}</strong>: {escape(self.message)}</div>"
+            "padding:.3em .8em;color:var(--jp-content-font-color1, #111827)'>"
+            f"<strong>{title}</strong>: {escape(self.message)}</div>"
         )
 
 

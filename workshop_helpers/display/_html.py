@@ -8,6 +8,7 @@ notebook outputs stay comparable while everything deterministic is still checked
 
 from __future__ import annotations
 
+import re
 from html import escape
 
 VAR_CLASS = "kw-var"
@@ -15,6 +16,21 @@ VAR_CLASS = "kw-var"
 
 def esc(value) -> str:
     return escape(str(value), quote=True)
+
+
+_PARTS = re.compile(r"([:/])")
+
+
+def esc_breakable(value) -> str:
+    """Escaped text that wraps only after a ':' or a '/' (an ARN between its parts): each part
+    is kept whole (no break at its hyphens), with a <wbr> after each separator."""
+    out = []
+    for part in _PARTS.split(str(value)):
+        if part in (":", "/"):
+            out.append(part + "<wbr>")
+        elif part:
+            out.append(f"<span style='white-space:nowrap'>{esc(part)}</span>")
+    return "".join(out)
 
 
 def var_span(text: str) -> str:

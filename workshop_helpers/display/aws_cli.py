@@ -69,8 +69,10 @@ class CliCommand(Rich):
     def html(self) -> str:
         return (
             "<div class='kms-cli' style='margin:.3em 0'>"
-            "<span style='font-size:85%;color:#374151'>The same call with the AWS CLI:</span>"
-            "<pre style='margin:.2em 0;padding:.4em;background:#f3f4f6;color:#111827'>"
+            "<span style='font-size:85%;color:var(--jp-content-font-color1, #1f2937)'>"
+            "The same call with the AWS CLI:</span>"
+            "<pre tabindex='0' style='margin:.2em 0;padding:.4em;white-space:pre;overflow-x:auto;"
+            "background:var(--jp-layout-color2, #f3f4f6);color:var(--jp-content-font-color1, #111827)'>"
             f"<code>$ {esc(self.wrapped())}</code></pre></div>"
         )
 

@@ -12,7 +12,13 @@ import math
 from collections import Counter
 
 from ._html import VAR_CLASS, Rich, esc
+from .svg import BRAND, TEXT
 
+PRE_STYLE = (
+    "font-size:11px;line-height:1.3;white-space:pre;overflow-wrap:normal;word-break:normal;"
+    "overflow-x:auto;background:var(--jp-layout-color2, #f3f4f6);"
+    "color:var(--jp-content-font-color1, #111827);padding:.4em"
+)
 BUCKETS = 16  # histogram bars, 16 byte values each
 _ids = itertools.count(1)
 
@@ -62,17 +68,17 @@ def _histogram_svg(stats: dict, label: str, varies: bool) -> str:
         bh = (h - 2 * pad) * count / peak
         bars.append(
             f'<rect {v}x="{pad + i * bar_w + 1:.1f}" y="{h - pad - bh:.1f}" width="{bar_w - 2:.1f}" '
-            f'height="{bh:.1f}" fill="#4338ca"></rect>'
+            f'height="{bh:.1f}" style="fill:{BRAND}"></rect>'
         )
     desc = (
         f"{label}: {stats['length']} bytes, {stats['distinct']} distinct values, "
         f"{stats['printable_share']:.0%} printable."
     )
     axis = (
-        f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" stroke="#374151"/>'
-        f'<text x="{pad}" y="{h - 8}" font-size="10" fill="#374151">0x00</text>'
-        f'<text x="{w / 2}" y="{h - 8}" font-size="10" text-anchor="middle" fill="#374151">0x80</text>'
-        f'<text x="{w - pad}" y="{h - 8}" font-size="10" text-anchor="end" fill="#374151">0xff</text>'
+        f'<line x1="{pad}" y1="{h - pad}" x2="{w - pad}" y2="{h - pad}" style="stroke:{TEXT}"/>'
+        f'<text x="{pad}" y="{h - 8}" font-size="10" style="fill:{TEXT}">0x00</text>'
+        f'<text x="{w / 2}" y="{h - 8}" font-size="10" text-anchor="middle" style="fill:{TEXT}">0x80</text>'
+        f'<text x="{w - pad}" y="{h - 8}" font-size="10" text-anchor="end" style="fill:{TEXT}">0xff</text>'
     )
     return (
         f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" '
@@ -110,10 +116,13 @@ class BytesView(Rich):
             )
             numbers_html = (f'<span class="{VAR_CLASS}">{esc(numbers)}</span>' if varies else esc(numbers))
             cells.append(
-                "<div style='flex:1 1 340px;min-width:0'>"
-                f"<h4 style='margin:.2em 0'>{esc(label)}</h4>"
-                f"<pre {pre_attr}style='font-size:11px;line-height:1.3;overflow-x:auto;"
-                f"background:#f3f4f6;color:#111827;padding:.4em'>{esc(dump)}</pre>"
+                "<div style='flex:1 1 480px;min-width:0'>"
+                # a label, not a heading: it would break the notebook's heading order
+                f"<div class='kms-bytes-label' style='font-weight:600;margin:.2em 0'>{esc(label)}</div>"
+                # pre, never wrapped: a hex line is one row of 16 bytes or it means nothing; when
+                # it scrolls, the keyboard can focus it (tabindex) to scroll
+                f"<pre {pre_attr}tabindex='0' aria-label='hex dump of {esc(label)}' "
+                f"style='{PRE_STYLE}'>{esc(dump)}</pre>"
                 f"{_histogram_svg(stats, label, varies)}"
                 f"<p style='font-size:90%;margin:.2em 0'>{numbers_html}</p></div>"
             )

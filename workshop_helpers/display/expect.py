@@ -85,7 +85,8 @@ class CaughtError(Rich):
         )
         return (
             "<div class='kms-expected-error' role='note' aria-label='expected error' "
-            "style='border-left:6px solid #b45309;background:#fff7ed;color:#1f2937;"
+            "style='border-left:6px solid var(--jp-warn-color0, #b45309);"
+            "background:rgba(245, 124, 0, 0.12);color:var(--jp-content-font-color1, #1f2937);"
             "padding:.5em 1em;margin:.3em 0;border-radius:4px'>"
             "<strong>Refused, as expected</strong>"
             f"<table style='margin-top:.3em'>{body}</table></div>"

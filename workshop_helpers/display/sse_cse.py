@@ -1,7 +1,7 @@
 """Pictures for the server-side and client-side notebooks (05 and 06).
 
-- `ebs_diagram(step)`: what EBS and EC2 ask of KMS for an encrypted volume, one step
-  highlighted: "create", "attach", "io" or "detach".
+- `ebs_diagram(step)`: what EBS and EC2 ask of KMS for an encrypted volume, steps 1 to 5
+  numbered once each, one of them highlighted when asked: "create", "attach", "io" or "detach".
 - `sdk_message_diagram(header)`: the parts of an AWS Encryption SDK message: header
   (algorithm suite, encryption context, encrypted data keys, commitment, header tag),
   framed body, and the footer signature.
@@ -14,97 +14,95 @@ from __future__ import annotations
 import itertools
 
 from ._html import esc
-from .svg import FILL_HI, FILL_LO, HI, LO, Diagram, _box, _svg
+from .svg import FILL_HI, FILL_LO, HI, LO, Diagram, _box, _svg, boundary, label, stroke
 
 EBS_STEPS = ("create", "attach", "io", "detach")
 
 EBS_TEXT = {
-    None: "Amazon EBS encryption: a data key per volume, generated under your KMS key and kept "
-    "encrypted in the volume's metadata; EC2 has it decrypted into host memory while the volume "
-    "is attached, and every block is encrypted with it.",
+    None: "Amazon EBS encryption. 1: when the volume is created, EBS gets a data key from KMS "
+    "only in encrypted form (GenerateDataKeyWithoutPlaintext) and stores it with the volume's "
+    "metadata. 2: when the volume is attached, EC2 creates a grant and asks KMS to decrypt that "
+    "key. 3: KMS returns the plaintext data key to the EC2 host, which keeps it in memory. 4: the "
+    "host (the hypervisor, not your instance's operating system) encrypts every block written and "
+    "decrypts every block read; the instance sees only plaintext, the volume holds only "
+    "ciphertext. 5: at detach the host drops the plaintext key.",
     "create": "Step 1, CreateVolume: EBS asks KMS for a data key without plaintext "
-    "(GenerateDataKeyWithoutPlaintext, context aws:ebs:id = the volume id) and keeps the "
-    "encrypted data key in the volume's metadata.",
-    "attach": "Step 2, AttachVolume: EC2 creates a grant for the instance (CreateGrant) and asks "
-    "KMS to decrypt the encrypted data key (Decrypt, same context); the plaintext data key goes "
-    "to the host's memory only.",
-    "io": "Step 3, reads and writes: the host encrypts and decrypts every block with the data key "
-    "(AES-256-XTS); the disk only ever holds ciphertext.",
-    "detach": "Step 4, DetachVolume: the plaintext data key leaves the host's memory; the "
-    "encrypted data key and the ciphertext stay on the volume.",
+    "(GenerateDataKeyWithoutPlaintext, context aws:ebs:id = the volume id) and stores the "
+    "encrypted data key with the volume's metadata.",
+    "attach": "Steps 2 and 3, AttachVolume: EC2 creates a grant (CreateGrant) and asks KMS to decrypt the "
+    "encrypted data key (Decrypt, same context); the plaintext data key goes to the EC2 host's "
+    "memory only.",
+    "io": "Step 4, reads and writes: the EC2 host encrypts and decrypts every block with the data "
+    "key; the instance sees plaintext, the volume only ever holds ciphertext.",
+    "detach": "Step 5, DetachVolume: the host drops the plaintext data key; the encrypted data key "
+    "and the ciphertext stay with the volume.",
 }
 
 _ids = itertools.count(1)
 
 
 def ebs_diagram(step: str | None = None) -> Diagram:
-    """EBS and EC2 with KMS; `step` (one of EBS_STEPS, or None) drawn in orange."""
+    """EBS and EC2 with KMS, steps 1 to 5 numbered once each; `step` (one of EBS_STEPS) drawn in orange."""
     if step not in (None, *EBS_STEPS):
         raise ValueError(f"step must be one of {', '.join(EBS_STEPS)} or None, not {step!r}")
     uid = f"kw-ebs-{step or 'all'}-{next(_ids)}"
     create, attach, io, detach = (step == s for s in EBS_STEPS)
-    def path(d, hot, label="", lx=0, ly=0, dashed=False, anchor="middle"):
-        stroke = HI if hot else LO
-        dash = ' stroke-dasharray="6 4"' if dashed else ""
-        out = (
-            f'<path d="{d}" fill="none" stroke="{stroke}" stroke-width="{3 if hot else 1.5}"{dash} '
+
+    def path(d, hot, dashed=False):
+        return (
+            f'<path d="{d}" {stroke(HI if hot else LO, 3 if hot else 1.5, dash="6 4" if dashed else "")} '
             f'marker-end="url(#{uid}-{"hi" if hot else "lo"})"/>'
         )
-        if label:
-            out += (
-                f'<text x="{lx}" y="{ly}" text-anchor="{anchor}" font-size="11" '
-                f'font-weight="{700 if hot else 400}" fill="{stroke}">{esc(label)}</text>'
-            )
-        return out
 
+    def note(x, y, text, hot, anchor="middle"):
+        return label(x, y, text, weight=700 if hot else 400, anchor=anchor, halo=True)
+
+    # Three columns: AWS KMS (x 10-170), the EBS volume (300-520), the EC2 host (600-830).
+    # Every line keeps clear of the three titles; every label sits in a gap, not on a border.
     body = [
-        '<rect x="10" y="50" width="180" height="240" rx="12" fill="#eef2ff" stroke="#4338ca" '
-        'stroke-width="1.5" stroke-dasharray="8 4"/>',
-        '<text x="100" y="72" text-anchor="middle" font-size="13" font-weight="700" fill="#3730a3">AWS KMS</text>',
-        _box(25, 150, 150, 60, "KMS key", "alias/ImportedCMK", create or attach),
-        # EBS: the volume
-        '<rect x="300" y="50" width="230" height="240" rx="12" fill="none" stroke="#6b7280" stroke-width="1.2"/>',
-        '<text x="415" y="72" text-anchor="middle" font-size="13" font-weight="700" fill="#374151">'
-        "EBS volume</text>",
-        _box(315, 90, 200, 62, "Encrypted data key", "in the volume's metadata", create or attach),
-        _box(315, 210, 200, 62, "Blocks on disk", "AES-256-XTS ciphertext", io),
-        # EC2 host
-        '<rect x="600" y="50" width="210" height="240" rx="12" fill="none" stroke="#6b7280" stroke-width="1.2"/>',
-        '<text x="705" y="72" text-anchor="middle" font-size="13" font-weight="700" fill="#374151">'
-        "EC2 host</text>",
-        _box(615, 90, 180, 62, "Plaintext data key", "host memory only", attach or io, crossed=detach),
-        _box(615, 210, 180, 62, "Your instance", "reads and writes plaintext", io),
-        # 1: KMS -> encrypted data key
-        path("M177,165 L313,120", create, "1 GenerateDataKey", 240, 108, anchor="middle"),
-        '<text x="240" y="121" text-anchor="middle" font-size="10" fill="#374151">WithoutPlaintext</text>',
-        # 2: encrypted data key -> KMS (Decrypt), plaintext key over the top -> host
-        path("M313,140 L177,190", attach, "2 CreateGrant,", 250, 192, dashed=True),
-        '<text x="250" y="205" text-anchor="middle" font-size="11" fill="#374151">Decrypt</text>',
-        path("M100,148 L100,30 L705,30 L705,88", attach, "2 the plaintext data key goes to the host", 400, 24),
-        # 3: I/O
-        path("M705,154 L705,208", io),
-        path("M613,232 L517,232", io, "3 encrypt", 565, 226),
-        path("M517,256 L613,256", io, "decrypt", 565, 250 + 20),
-        '<text x="410" y="312" text-anchor="middle" font-size="11" fill="#374151">'
-        "every KMS call carries the encryption context aws:ebs:id = the volume id</text>",
+        boundary(10, 40, 160, 270, "AWS KMS"),
+        _box(20, 150, 140, 60, "KMS key", "alias/ImportedCMK", create or attach),
+        boundary(300, 40, 220, 270, "EBS volume"),
+        _box(310, 90, 200, 62, "Encrypted data key", "with the volume's metadata", create or attach),
+        _box(310, 226, 200, 62, "Blocks on disk", "ciphertext only", io),
+        boundary(600, 40, 230, 270, "EC2 host (hypervisor)", title_x=612, anchor="start"),
+        _box(615, 90, 200, 62, "Plaintext data key", "in host memory only", attach or io, crossed=detach),
+        _box(640, 226, 175, 62, "Your instance", "sees plaintext only", io),
+        # 1: KMS -> the encrypted data key, kept with the volume
+        path("M162,165 L308,112", create),
+        note(235, 100, "1 GenerateDataKey", create),
+        note(235, 113, "WithoutPlaintext", create),
+        # 2: the encrypted data key -> KMS (CreateGrant, Decrypt); the plaintext key -> the host,
+        # over the top, right of the "AWS KMS" title and left of nothing else
+        path("M308,140 L162,193", attach, dashed=True),
+        note(235, 203, "2 CreateGrant,", attach),
+        note(235, 216, "Decrypt", attach),
+        path("M140,148 L140,22 L790,22 L790,88", attach),
+        note(460, 16, "3 KMS returns the plaintext data key to the EC2 host", attach),
+        # 3: the host encrypts what the instance writes, decrypts what it reads
+        path("M727,224 L727,155", io),
+        path("M703,155 L703,224", io),
+        note(735, 194, "plaintext", io, anchor="start"),
+        path("M613,140 L512,236", io),
+        path("M512,262 L613,166", io),
+        note(560, 178, "4 encrypt", io),
+        note(578, 238, "decrypt", io),
+        # 4: detach
+        label(715, 302, "5 at detach the host drops the key", weight=700 if detach else 400),
+        label(420, 336, "every KMS call carries the encryption context aws:ebs:id = the volume id"),
     ]
-    if detach:
-        body.append(
-            f'<text x="705" y="170" text-anchor="middle" font-size="11" fill="{HI}">dropped at detach</text>'
-        )
     title = "Amazon EBS encryption with KMS" + (f": {step}" if step else "")
-    return Diagram(_svg(820, 322, title, EBS_TEXT[step], "".join(body), uid), title, EBS_TEXT[step])
+    return Diagram(_svg(840, 346, title, EBS_TEXT[step], "".join(body), uid), title, EBS_TEXT[step])
 
 
 def _segment(x, y, w, h, title, lines, hot=False) -> str:
-    stroke, fill = (HI, FILL_HI) if hot else (LO, FILL_LO)
+    color, tint = (HI, FILL_HI) if hot else (LO, FILL_LO)
     parts = [
-        f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="6" fill="{fill}" stroke="{stroke}" '
-        f'stroke-width="{2.5 if hot else 1.3}"/>',
-        f'<text x="{x + 10}" y="{y + 20}" font-size="13" font-weight="700" fill="#111827">{esc(title)}</text>',
+        f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="6" {stroke(color, 2.5 if hot else 1.3, tint)}/>',
+        label(x + 10, y + 20, title, 13, 700, anchor="start"),
     ]
     for i, line in enumerate(lines):
-        parts.append(f'<text x="{x + 10}" y="{y + 40 + 16 * i}" font-size="11" fill="#374151">{esc(line)}</text>')
+        parts.append(label(x + 10, y + 40 + 16 * i, line, anchor="start"))
     return "".join(parts)
 
 
@@ -153,10 +151,7 @@ def sdk_message_diagram(header=None, *, message_length: int | None = None, highl
         ], highlight == "signature"),
     ]
     if message_length is not None:
-        body.append(
-            f'<text x="390" y="350" text-anchor="middle" font-size="12" fill="#374151">'
-            f"{message_length} bytes in all</text>"
-        )
+        body.append(label(390, 350, f"{message_length} bytes in all", 12))
     title = "An AWS Encryption SDK message"
     desc = (
         "The message is one self-describing blob: a header with the algorithm suite, the "

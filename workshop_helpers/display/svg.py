@@ -28,10 +28,49 @@ STEP_TEXT = {
 
 _ids = itertools.count(1)
 
-HI = "#c2410c"  # highlight (orange 700: 4.5:1 on white)
-LO = "#6b7280"  # everything else (grey 500)
-FILL_HI = "#ffedd5"
-FILL_LO = "#f9fafb"
+# Colours come from JupyterLab's theme variables, so a diagram reads in Light and Dark alike;
+# the fallbacks are for viewers without them (GitHub, nbviewer). All text uses the content
+# colour (the theme's full-contrast text); meaning is carried by stroke width, a tinted fill
+# and the words, with strokes in colours of at least 3:1 against both themes' backgrounds.
+TEXT = "var(--jp-content-font-color1, #111827)"
+HI = "var(--jp-warn-color0, #c2410c)"  # highlight: orange 900 on Light, orange 700 on Dark
+LO = "var(--jp-content-font-color2, #6b7280)"  # everything else
+FILL_HI = "rgba(245, 124, 0, 0.16)"  # a tint that works over white and over #111
+FILL_LO = "rgba(127, 127, 127, 0.08)"
+BRAND = "var(--jp-brand-color1, #4338ca)"  # the AWS KMS boundary
+FILL_BRAND = "rgba(33, 150, 243, 0.08)"
+HALO = "var(--jp-layout-color0, #ffffff)"  # behind labels that sit on a line
+
+
+def fill(color: str) -> str:
+    return f'style="fill:{color}"'
+
+
+def stroke(color: str, width: float = 1.5, fill_color: str = "none", dash: str = "") -> str:
+    dashed = f";stroke-dasharray:{dash}" if dash else ""
+    return f'style="fill:{fill_color};stroke:{color};stroke-width:{width}{dashed}"'
+
+
+def label(x, y, text, size=11, weight=400, anchor="middle", halo=False) -> str:
+    """A text in the theme's text colour; `halo` paints the background colour behind it."""
+    extra = f";stroke:{HALO};stroke-width:4;paint-order:stroke" if halo else ""
+    return (
+        f'<text x="{x}" y="{y}" text-anchor="{anchor}" font-size="{size}" font-weight="{weight}" '
+        f'style="fill:{TEXT}{extra}">{esc(text)}</text>'
+    )
+
+
+def boundary(x, y, w, h, title, note="", title_x=None, anchor="middle") -> str:
+    """A dashed service boundary (AWS KMS, EBS, the EC2 host) with its title inside, at the top."""
+    tx = x + w / 2 if title_x is None else title_x
+    out = (
+        f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="12" '
+        f'{stroke(BRAND, 1.5, FILL_BRAND, "8 4") if title == "AWS KMS" else stroke(LO, 1.2)}/>'
+        + label(tx, y + 22, title, 13, 700, anchor)
+    )
+    if note:
+        out += label(x + w / 2, y + h - 12, note)
+    return out
 
 
 class Diagram(Rich):
@@ -46,55 +85,48 @@ class Diagram(Rich):
     def html(self) -> str:
         return (
             f"<figure class='kms-diagram' style='margin:.5em 0'>{self.svg}"
-            f"<figcaption style='font-size:90%;color:#374151'>{esc(self.desc)}</figcaption></figure>"
+            f"<figcaption style='font-size:90%;color:var(--jp-content-font-color1, #1f2937)'>"
+            f"{esc(self.desc)}</figcaption></figure>"
         )
 
     def text(self) -> str:
         return f"[diagram] {self.title}: {self.desc}"
 
 
-def _box(x, y, w, h, label, sub="", hot=False, crossed=False) -> str:
-    stroke, fill = (HI, FILL_HI) if hot else (LO, FILL_LO)
-    width = 3 if hot else 1.5
+def _box(x, y, w, h, text, sub="", hot=False, crossed=False) -> str:
+    color, tint = (HI, FILL_HI) if hot else (LO, FILL_LO)
     parts = [
-        f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="8" fill="{fill}" '
-        f'stroke="{stroke}" stroke-width="{width}"/>',
-        f'<text x="{x + w / 2}" y="{y + (h / 2 - 4 if sub else h / 2 + 5)}" text-anchor="middle" '
-        f'font-size="14" font-weight="600" fill="#111827">{esc(label)}</text>',
+        f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="8" {stroke(color, 3 if hot else 1.5, tint)}/>',
+        label(x + w / 2, y + (h / 2 - 4 if sub else h / 2 + 5), text, 14, 600),
     ]
     if sub:
-        parts.append(
-            f'<text x="{x + w / 2}" y="{y + h / 2 + 14}" text-anchor="middle" font-size="11" '
-            f'fill="#374151">{esc(sub)}</text>'
-        )
+        parts.append(label(x + w / 2, y + h / 2 + 14, sub))
     if crossed:
         parts.append(
-            f'<line x1="{x + 6}" y1="{y + 6}" x2="{x + w - 6}" y2="{y + h - 6}" stroke="{HI}" stroke-width="3"/>'
-            f'<line x1="{x + w - 6}" y1="{y + 6}" x2="{x + 6}" y2="{y + h - 6}" stroke="{HI}" stroke-width="3"/>'
+            f'<line x1="{x + 6}" y1="{y + 6}" x2="{x + w - 6}" y2="{y + h - 6}" {stroke(HI, 3)}/>'
+            f'<line x1="{x + w - 6}" y1="{y + 6}" x2="{x + 6}" y2="{y + h - 6}" {stroke(HI, 3)}/>'
         )
     return "".join(parts)
 
 
-def _arrow(x1, y1, x2, y2, hot=False, label="", dashed=False, marker="a") -> str:
-    stroke = HI if hot else LO
-    width = 3 if hot else 1.5
-    dash = ' stroke-dasharray="6 4"' if dashed else ""
+def _arrow(x1, y1, x2, y2, hot=False, text="", dashed=False, marker="a", lx=None, ly=None) -> str:
+    """A line with an arrow head; `text` sits at (lx, ly), by default just above the middle."""
     out = (
-        f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" stroke="{stroke}" stroke-width="{width}"{dash} '
+        f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" '
+        f'{stroke(HI if hot else LO, 3 if hot else 1.5, dash="6 4" if dashed else "")} '
         f'marker-end="url(#{marker}-{"hi" if hot else "lo"})"/>'
     )
-    if label:
-        out += (
-            f'<text x="{(x1 + x2) / 2}" y="{(y1 + y2) / 2 - 6}" text-anchor="middle" font-size="11" '
-            f'fill="{stroke}" stroke="#ffffff" stroke-width="4" paint-order="stroke">{esc(label)}</text>'
-        )
+    if text:
+        x = (x1 + x2) / 2 if lx is None else lx
+        y = (y1 + y2) / 2 - 6 if ly is None else ly
+        out += label(x, y, text, weight=700 if hot else 400, halo=True)
     return out
 
 
 def _markers(prefix: str) -> str:
     return "".join(
         f'<marker id="{prefix}-{name}" viewBox="0 0 10 10" refX="9" refY="5" markerWidth="7" '
-        f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" fill="{color}"/></marker>'
+        f'markerHeight="7" orient="auto-start-reverse"><path d="M0,0 L10,5 L0,10 z" {fill(color)}/></marker>'
         for name, color in (("hi", HI), ("lo", LO))
     )
 
@@ -125,19 +157,12 @@ def envelope_diagram(highlight: str | None = None) -> Diagram:
     }
     body = [
         # AWS KMS boundary
-        '<rect x="10" y="30" width="190" height="260" rx="12" fill="#eef2ff" stroke="#4338ca" '
-        'stroke-width="1.5" stroke-dasharray="8 4"/>',
-        '<text x="105" y="52" text-anchor="middle" font-size="13" font-weight="700" fill="#3730a3">'
-        "AWS KMS</text>",
-        '<text x="105" y="275" text-anchor="middle" font-size="11" fill="#3730a3">'
-        "the KMS key never leaves</text>",
+        boundary(10, 30, 190, 260, "AWS KMS", "the KMS key never leaves"),
         _box(30, 130, 150, 60, "KMS key", "alias/ImportedCMK", hot["kms"]),
         # stored together
-        f'<rect x="240" y="208" width="430" height="82" rx="10" fill="none" '
-        f'stroke="{HI if hot["group"] else LO}" stroke-width="{3 if hot["group"] else 1.2}" '
-        'stroke-dasharray="4 3"/>',
-        '<text x="455" y="302" text-anchor="middle" font-size="11" fill="#374151">'
-        "stored together (the envelope)</text>",
+        f'<rect x="240" y="208" width="430" height="82" rx="10" '
+        f'{stroke(HI if hot["group"] else LO, 3 if hot["group"] else 1.2, dash="4 3")}/>',
+        label(455, 304, "stored together (the envelope)", weight=700 if hot["group"] else 400),
         _box(250, 40, 170, 56, "Data key", "plaintext, in memory only", hot["dk"], crossed=h == "store"),
         _box(250, 222, 170, 56, "Encrypted data key", "CiphertextBlob", hot["edk"]),
         _box(490, 40, 170, 56, "Plaintext data", "samplesecret.txt", hot["pt"]),
@@ -158,12 +183,21 @@ def envelope_diagram(highlight: str | None = None) -> Diagram:
             _arrow(420, 80, 560, 170, h == "encrypt", "encrypts", marker=uid),
         ]
     if h == "store":
-        body.append(
-            f'<text x="335" y="115" text-anchor="middle" font-size="11" fill="{HI}">discarded after use</text>'
-        )
+        body.append(label(335, 115, "discarded after use", weight=700))
     title = "Envelope encryption" + (f": {h}" if h else "")
     desc = STEP_TEXT[h]
-    return Diagram(_svg(690, 310, title, desc, "".join(body), uid), title, desc)
+    return Diagram(_svg(690, 314, title, desc, "".join(body), uid), title, desc)
+
+
+DIRECT_TEXT = {
+    None: "Encrypt sends up to 4096 bytes of plaintext to KMS, which encrypts them under the KMS "
+    "key; Decrypt sends the ciphertext blob back, with the same encryption context.",
+    "encrypt": "Encrypt: the plaintext (at most 4096 bytes) and the encryption context go to KMS, "
+    "which encrypts the plaintext under the KMS key and returns a ciphertext blob bound to that "
+    "context.",
+    "decrypt": "Decrypt: the ciphertext blob and the same encryption context go back to KMS, which "
+    "decrypts the blob under the KMS key it names and returns the plaintext.",
+}
 
 
 def direct_diagram(highlight: str | None = None) -> Diagram:
@@ -175,23 +209,23 @@ def direct_diagram(highlight: str | None = None) -> Diagram:
     enc, dec = highlight == "encrypt", highlight == "decrypt"
     body = [
         _box(10, 110, 170, 60, "Plaintext", "at most 4096 bytes", enc or dec),
-        '<rect x="250" y="40" width="200" height="200" rx="12" fill="#eef2ff" stroke="#4338ca" '
-        'stroke-width="1.5" stroke-dasharray="8 4"/>',
-        '<text x="350" y="62" text-anchor="middle" font-size="13" font-weight="700" fill="#3730a3">AWS KMS</text>',
+        boundary(250, 40, 200, 200, "AWS KMS", "the data itself goes to KMS"),
         _box(275, 110, 150, 60, "KMS key", "alias/ImportedCMK", enc or dec),
         _box(520, 110, 170, 60, "Ciphertext blob", "(context bound, not kept)", enc or dec),
-        '<text x="350" y="228" text-anchor="middle" font-size="11" fill="#3730a3">no data key: '
-        "the data itself travels to KMS</text>",
     ]
+    # Labels sit in the gaps between the boxes and the KMS boundary, never on a border.
     if dec:
-        body += [_arrow(518, 150, 427, 150, True, "Decrypt", marker=uid), _arrow(273, 150, 182, 150, True, "", marker=uid)]
+        body += [
+            _arrow(518, 150, 427, 150, True, "Decrypt", marker=uid, lx=485, ly=142),
+            _arrow(273, 150, 182, 150, True, "plaintext", marker=uid, lx=216, ly=142),
+        ]
     else:
-        body += [_arrow(182, 130, 273, 130, enc, "Encrypt", marker=uid), _arrow(427, 130, 518, 130, enc, "", marker=uid)]
+        body += [
+            _arrow(182, 140, 273, 140, enc, "Encrypt", marker=uid, lx=216, ly=132),
+            _arrow(427, 140, 518, 140, enc, "blob", marker=uid, lx=485, ly=132),
+        ]
     title = "Direct encryption with a KMS key" + (f": {highlight}" if highlight else "")
-    desc = (
-        "The plaintext (at most 4096 bytes) is sent to KMS, which encrypts it under the KMS key "
-        "and binds the encryption context to the ciphertext; decrypting sends the ciphertext back."
-    )
+    desc = DIRECT_TEXT[highlight]
     return Diagram(_svg(700, 260, title, desc, "".join(body), uid), title, desc)
 
 
@@ -232,7 +266,7 @@ def key_lifecycle_diagram(current: str | None = None) -> Diagram:
         arrow("PendingImport", "r", "Enabled", "l", "ImportKeyMaterial"),
         _arrow(355, 96, 355, 178, False, "", marker=uid),
         _arrow(395, 178, 395, 98, False, "", marker=uid),
-        '<text x="403" y="142" font-size="11" fill="#6b7280">disable / enable</text>',
+        label(403, 142, "disable / enable", anchor="start"),
         arrow("Enabled", "r", "PendingDeletion", "t", "ScheduleKeyDeletion"),
         arrow("PendingDeletion", "b", "Disabled", "r", "CancelKeyDeletion"),
         arrow("PendingDeletion", "r", "Deleted", "l", "window ends"),

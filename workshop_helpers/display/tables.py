@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import json
 
-from ._html import Rich, esc
+from ._html import Rich, esc, esc_breakable
 from .masking import mask
 
 SECRET_FIELDS = {"Plaintext"}  # never shown in full
@@ -72,7 +72,13 @@ class Table(Rich):
         body = []
         for row in self.rows:
             cells = [f"<th scope='row' style='text-align:left'>{esc(row[0])}</th>"] if row else []
-            cells += [f"<td style='text-align:left'><code>{esc(c)}</code></td>" for c in row[1:]]
+            # ARNs break only after ':' or '/' (the <wbr>), never inside a word; other values
+            # (masked keys, shortened blobs) stay whole, as tests/nbval-sanitize.cfg expects
+            cells += [
+                f"<td style='text-align:left'><code style='word-break:normal;overflow-wrap:normal'>"
+                f"{esc_breakable(c) if c.startswith('arn:') else esc(c)}</code></td>"
+                for c in row[1:]
+            ]
             if self.notes:
                 cells.append(f"<td style='text-align:left'>{esc(self.notes.get(row[0], ''))}</td>")
             body.append("<tr>" + "".join(cells) + "</tr>")

@@ -16,7 +16,7 @@ import re
 from typing import Iterable
 
 from .. import audit
-from ._html import VAR_CLASS, Rich, esc, show, var_span
+from ._html import VAR_CLASS, Rich, esc, esc_breakable, show, var_span
 
 # Values that differ between runs: UUIDs, EC2 ids, grant ids, long base64, ISO times.
 _VARYING = re.compile(
@@ -108,10 +108,10 @@ def _html_value(text: str) -> str:
     """Escape `text`, wrapping the parts that vary between runs in kw-var spans."""
     out, last = [], 0
     for match in _VARYING.finditer(text):
-        out.append(esc(text[last : match.start()]))
+        out.append(esc_breakable(text[last : match.start()]))
         out.append(var_span(match.group(0)))
         last = match.end()
-    out.append(esc(text[last:]))
+    out.append(esc_breakable(text[last:]))
     return "".join(out)
 
 
@@ -120,12 +120,19 @@ _CELL = "text-align:left;vertical-align:top;"
 
 _STYLE = (
     "<style>"
-    ".kw-trail{border-collapse:collapse;font-size:0.85em;margin:0.3em 0}"
-    ".kw-trail th,.kw-trail td{border:1px solid #bbb;padding:2px 6px;text-align:left;vertical-align:top}"
-    ".kw-trail th{background:#eef}"
-    ".kw-trail tr.kw-sim td{background:#fff8e1}"
-    ".kw-trail tr.kw-fail td{background:#fdecea}"
-    ".kw-trail code{white-space:pre-wrap;word-break:break-all}"
+    # Theme variables, so the table reads in JupyterLab Light and Dark; tints, not colours,
+    # mark simulated and failed rows (the words SIMULATED and FAILED carry the meaning).
+    ".kw-trail{border-collapse:collapse;font-size:0.85em;margin:0.3em 0;"
+    "color:var(--jp-content-font-color1, #111827)}"
+    ".kw-trail th,.kw-trail td{border:1px solid var(--jp-border-color1, #bbbbbb);padding:2px 6px;"
+    "text-align:left;vertical-align:top}"
+    ".kw-trail th{background:var(--jp-layout-color2, #eeeeff)}"
+    ".kw-trail tr.kw-sim td{background:rgba(255, 193, 7, 0.14)}"
+    ".kw-trail tr.kw-fail td{background:rgba(244, 67, 54, 0.14)}"
+    # ARNs break only at the <wbr> after ':' and '/', never mid-word
+    ".kw-trail code{white-space:normal;word-break:normal;overflow-wrap:normal;"
+    "color:var(--jp-content-font-color1, #111827);background:none}"
+    ".kw-trail .kw-var{white-space:nowrap}"
     ".kw-trail td.kw-nowrap{white-space:nowrap}"
     "</style>"
 )
@@ -193,11 +200,15 @@ class TrailTable(Rich):
                 f"<td style='{_CELL}{'white-space:nowrap;' if i < 2 else ''}'>{c}</td>" for i, c in enumerate(cells)
             )
             body.append(f"<tr class='{classes}'>{tds}</tr>")
+        # A wide table scrolls inside its own region, which takes the keyboard focus, so the
+        # columns out of view are reachable without a mouse (axe: scrollable-region-focusable).
         return (
             _STYLE
+            + f"<div class='kw-trail-scroll' role='region' aria-label='{caption}' tabindex='0' "
+            + "style='overflow-x:auto;max-width:100%'>"
             + f"<table class='kw-trail' aria-label='{caption}'><caption style='text-align:left'>"
             + f"<strong>{caption}</strong> ({len(self.records)} call{'s' if len(self.records) != 1 else ''})"
-            + f"</caption><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+            + f"</caption><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table></div>"
         )
 
     def text(self) -> str:
