@@ -49,7 +49,7 @@ def test_create_makes_real_volume_and_one_simulated_generate(ws, key):
     assert record["userAgent"] == "ec2.amazonaws.com (simulated)"
     assert record["requestParameters"] == {
         "keyId": "alias/ebs-test-key",
-        "keySpec": "AES_256",
+        "numberOfBytes": 64,
         "encryptionContext": {"aws:ebs:id": sim.volume_id},
     }
     assert sim.key_arn == key["Arn"]

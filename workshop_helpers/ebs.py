@@ -8,7 +8,8 @@ parameters, inside `audit.acting_as("ec2.amazonaws.com")` so that the trail labe
 ``ec2.amazonaws.com (simulated)``:
 
 1. After CreateVolume (`after_create_volume`): **GenerateDataKeyWithoutPlaintext** under the
-   volume's KMS key, KeySpec AES_256, encryption context ``{"aws:ebs:id": <volume id>}``.
+   volume's KMS key, NumberOfBytes 64 (as AWS's CloudTrail examples for EBS show), encryption
+   context ``{"aws:ebs:id": <volume id>}``.
    EBS keeps the encrypted data key with the volume's metadata; no API returns it, and
    neither does the simulation (it keeps it in this kernel's memory, in `SimulatedVolume`).
    If KMS refuses (a disabled or missing key), EBS cannot create the volume: the simulation
@@ -22,8 +23,8 @@ parameters, inside `audit.acting_as("ec2.amazonaws.com")` so that the trail labe
    attached.
 3. Reads and writes (`write_block`, `read_block`): each 4 KiB block is encrypted with
    AES-256-XTS, the tweak being the block number, as disk encryption does (no size change,
-   no per-block tag). EBS's own key schedule is not public: the simulation derives the two
-   XTS keys from the 32-byte data key with HKDF-SHA256.
+   no per-block tag). The 64-byte data key is the two 256-bit XTS keys, as AES-256-XTS
+   needs (how EBS itself lays out its blocks is not public).
 4. After DetachVolume (`after_detach_volume`): the in-memory key is overwritten and dropped;
    reads and writes fail until the volume is attached again (a new Decrypt).
 
@@ -60,7 +61,6 @@ DEFAULT_SIZE_GIB = 100
 DEFAULT_DEVICE = "/dev/sdf"
 INSTANCE_ENV = "KMS_WORKSHOP_INSTANCE_ID"  # the aws backend's instance to attach to
 
-_XTS_INFO = b"kms-workshop ebs simulation AES-256-XTS"
 
 _lock = threading.RLock()
 _volumes: dict[str, "SimulatedVolume"] = {}
@@ -244,7 +244,7 @@ def after_create_volume(ws, created: dict | str) -> SimulatedVolume:
         try:
             with audit.acting_as(EC2_SERVICE, volumeId=volume_id, step="CreateVolume"):
                 answer = kms.generate_data_key_without_plaintext(
-                    KeyId=key_id, KeySpec="AES_256", EncryptionContext=context
+                    KeyId=key_id, NumberOfBytes=64, EncryptionContext=context
                 )
         except Exception:
             # EBS cannot make the volume without its data key: it never becomes usable.
@@ -409,9 +409,6 @@ def forget(volume_id: str) -> None:
 
 
 def _xts_key(sim: SimulatedVolume) -> bytes:
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-
     if not sim.simulated:
         raise WorkshopError(
             "on the aws backend the real EBS encrypts blocks inside the EC2 hypervisor; "
@@ -428,7 +425,7 @@ def _xts_key(sim: SimulatedVolume) -> bytes:
             f"{sim.volume_id} is not attached: no instance holds its data key in memory, so its "
             "blocks can be neither read nor written (attach it: EC2 then asks KMS to Decrypt)."
         )
-    return HKDF(algorithm=hashes.SHA256(), length=64, salt=None, info=_XTS_INFO).derive(bytes(sim._data_key))
+    return bytes(sim._data_key)
 
 
 def _cipher(sim: SimulatedVolume, index: int):
