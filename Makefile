@@ -16,7 +16,15 @@ NEED_PYTHON := $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' |
 
 .PHONY: install lock lab test test-fast nbval bench clean
 
-install: $(STAMP)
+# JupyterLab's app settings in the venv, from the file Binder's postBuild installs: no news
+# pop-up, no update check, the kernel starts without a dialog (user settings still win).
+LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
+
+install: $(STAMP) $(LAB_OVERRIDES)
+
+$(LAB_OVERRIDES): binder/overrides.json $(STAMP)
+	mkdir -p $(@D)
+	cp binder/overrides.json $@
 
 $(STAMP): pyproject.toml $(LOCK)
 	@$(NEED_PYTHON)

@@ -1,12 +1,14 @@
-"""How long each workshop notebook takes to execute, for docs/instructor.md.
+"""How long each workshop notebook is and takes to execute, for docs/notebooks.md and docs/instructor.md.
 
     .venv/bin/python benchmarks/notebook_times.py [--repeat N] [--backend moto]
 
-Executes every notebooks/*.ipynb with nbclient in a fresh kernel each (cwd: a temporary
-copy of notebooks/, so nothing in the repository changes), cells tagged raises-exception
-allowed to raise, and prints a Markdown table of wall-clock seconds (the median of N runs) and the kernel's
-peak memory.
-This is machine time only; a learner reading and typing needs far longer.
+Counts the prose words of every notebooks/*.ipynb (markdown cells, without fenced code,
+HTML tags and link targets), executes each with nbclient in a fresh kernel (cwd: a temporary
+copy of notebooks/, so nothing in the repository changes; an empty simulated account in the
+kernel's memory, never the user's own), cells tagged raises-exception
+allowed to raise, and prints a Markdown table of words, wall-clock seconds (the median of N
+runs) and the kernel's peak memory.
+The seconds are machine time only; a learner reading and typing needs far longer.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import re
 import shutil
 import statistics
 import sys
@@ -22,6 +25,23 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+
+
+WORD = re.compile(r"[^\W_][\w'’-]*")
+FENCED_CODE = re.compile(r"^(```|~~~).*?^\1", re.M | re.S)
+LINK_TARGET = re.compile(r"\]\([^)]*\)")
+HTML_TAG = re.compile(r"<[^>]+>")
+
+
+def prose_words(path: Path) -> int:
+    """Words in the notebook's markdown cells, as a reader reads them (inline code counts)."""
+    import nbformat
+
+    nb = nbformat.read(path, as_version=4)
+    text = "\n".join(cell.source for cell in nb.cells if cell.cell_type == "markdown")
+    for pattern in (FENCED_CODE, LINK_TARGET, HTML_TAG):
+        text = pattern.sub(" ", text)
+    return len(WORD.findall(text))
 
 
 def run_once(path: Path, workdir: Path, backend: str) -> tuple[float, int]:
@@ -33,6 +53,9 @@ def run_once(path: Path, workdir: Path, backend: str) -> tuple[float, int]:
     nb.cells.append(nbformat.v4.new_code_cell(
         "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"))
     os.environ["KMS_WORKSHOP_BACKEND"] = backend
+    # an empty simulated account in the kernel's memory: never the user's own account, and
+    # each notebook runs alone, making what it needs (as a learner starting there would)
+    os.environ["KMS_WORKSHOP_STATE_DIR"] = "memory"
     client = NotebookClient(nb, timeout=300, kernel_name="python3", resources={"metadata": {"path": str(workdir)}})
     start = time.perf_counter()
     client.execute()
@@ -52,10 +75,10 @@ def main(argv=None) -> int:
         return 1
     print(f"Measured {time.strftime('%Y-%m-%d')} on {platform.system()} {platform.machine()}, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, backend {args.backend}, "
-          f"fresh kernel per run, median of {args.repeat} runs.\n")
-    print("| notebook | seconds | kernel peak memory (MiB) |")
-    print("|---|---:|---:|")
-    total = 0.0
+          f"fresh kernel and empty simulated account per run, median of {args.repeat} runs.\n")
+    print("| notebook | prose words | seconds | kernel peak memory (MiB) |")
+    print("|---|---:|---:|---:|")
+    total, total_words = 0.0, 0
     for path in notebooks:
         times, peaks = [], []
         for _ in range(args.repeat):
@@ -66,9 +89,11 @@ def main(argv=None) -> int:
                 times.append(elapsed)
                 peaks.append(peak)
         median = statistics.median(times)
+        words = prose_words(path)
         total += median
-        print(f"| {path.name} | {median:.1f} | {max(peaks)} |", flush=True)
-    print(f"| all | {total:.1f} | |")
+        total_words += words
+        print(f"| {path.name} | {words} | {median:.1f} | {max(peaks)} |", flush=True)
+    print(f"| all | {total_words} | {total:.1f} | |")
     return 0
 
 

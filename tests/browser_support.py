@@ -36,6 +36,8 @@ CHROMIUM_ARGS = [
     "--disable-quic",
 ]
 
+LIGHT_THEME, DARK_THEME = "JupyterLab Light", "JupyterLab Dark"
+
 # JupyterLab user settings: no news toast, no kernel-selection dialog, every cell rendered.
 LAB_SETTINGS = {
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
@@ -46,6 +48,7 @@ LAB_SETTINGS = {
         "autoStartDefaultKernel": True,
         "windowingMode": "none",
     },
+    "@jupyterlab/apputils-extension/themes.jupyterlab-settings": {"theme": LIGHT_THEME},
 }
 
 SERVER_START_TIMEOUT = 60
@@ -352,3 +355,148 @@ SVG_COUNT_JS = """
   };
 }
 """
+
+
+# --- accessibility ------------------------------------------------------------------------
+
+AXE_IMPACTS = ("serious", "critical")
+
+
+def set_theme(page, theme: str) -> None:
+    """Switch JupyterLab's theme (apputils:change-theme, which also writes the user setting)
+    and wait until its CSS is applied. Outputs already rendered restyle through CSS alone,
+    so the notebook need not run again."""
+    page.evaluate("(theme) => window.jupyterapp.commands.execute('apputils:change-theme', {theme})", theme)
+    page.wait_for_function(
+        """(theme) => document.body.dataset.jpThemeName === theme
+             && getComputedStyle(document.body).getPropertyValue('--jp-layout-color0').trim() !== ''""",
+        arg=theme,
+        timeout=15_000,
+    )
+    page.wait_for_timeout(300)  # let the new stylesheet reach every element
+
+
+def _in_view_steps(page, name: str):
+    """Make the viewport as tall as the notebook (up to 16000 px) and yield once per
+    scroll position until the whole notebook has been in view: axe and the SVG text check
+    judge only what is inside the viewport."""
+    scroller_js = "(path) => {" + _PANEL_JS + "return findPanel(path).node.querySelector('.jp-WindowedPanel-outer'); }"
+    height = page.evaluate("(path) => (" + scroller_js + ")(path).scrollHeight", name)
+    size = page.viewport_size
+    view = min(max(size["height"], height + 200), 16000)
+    page.set_viewport_size({"width": size["width"], "height": view})
+    try:
+        top = 0
+        while True:
+            page.evaluate("([path, top]) => { (" + scroller_js + ")(path).scrollTop = top; }", [name, top])
+            page.wait_for_timeout(200)
+            yield
+            if top + view - 200 >= height:
+                break
+            top += view - 400  # overlap, so no output is cut at both ends
+    finally:
+        page.set_viewport_size(size)
+
+
+def _axe_violations(response: dict, impacts) -> list[dict]:
+    found = []
+    for rule in response["violations"]:
+        if rule.get("impact") not in impacts:
+            continue
+        for node in rule["nodes"]:
+            found.append({
+                "rule": rule["id"],
+                "impact": rule["impact"],
+                "target": " ".join(map(str, node["target"])),
+                "html": node.get("html", "")[:200],
+                "why": (node.get("failureSummary") or "").replace("\n", " ")[:300],
+            })
+    return found
+
+
+def accessibility_problems(page, name: str, impacts=AXE_IMPACTS) -> tuple[list[dict], list[dict]]:
+    """What is wrong in the notebook's output areas (JupyterLab's own chrome is not the
+    workshop's to fix), in the theme shown now: axe-core's violations of `impacts`, one per
+    (rule, element), and SVG <text> below WCAG's contrast minimum (axe does not check it)."""
+    from axe_playwright_python.sync_playwright import Axe
+
+    axe = Axe()
+    panel = panel_selector(page, name)
+    violations: dict[tuple, dict] = {}
+    svg_text: dict[tuple, dict] = {}
+    # JupyterLab's <body> has overflow: hidden around absolutely placed panels, which makes
+    # axe take all text for clipped and skip colour-contrast; visible while axe runs.
+    page.evaluate("() => { document.body.dataset.axeOverflow = document.body.style.overflow;"
+                  " document.body.style.overflow = 'visible'; }")
+    try:
+        for _ in _in_view_steps(page, name):
+            for v in _axe_violations(axe.run(page, context=panel + " .jp-OutputArea-output").response, impacts):
+                violations.setdefault((v["rule"], v["target"]), v)
+            for problem in page.evaluate(SVG_TEXT_CONTRAST_JS.strip(), page.locator(panel).element_handle()):
+                svg_text.setdefault((problem["text"], problem["fill"]), problem)
+    finally:
+        page.evaluate("() => { document.body.style.overflow = document.body.dataset.axeOverflow; }")
+    cells = page.evaluate(
+        """(targets) => targets.map((t) => { const el = document.querySelector(t);
+             const cell = el && el.closest('[data-windowed-list-index]');
+             return cell ? cell.dataset.windowedListIndex : '?'; })""",
+        [v["target"] for v in violations.values()],
+    )
+    for v, cell in zip(violations.values(), cells):
+        v["cell"] = cell
+    return list(violations.values()), list(svg_text.values())
+
+
+# axe-core does not check the contrast of SVG <text>. This does, as WCAG 2 measures it
+# (4.5:1, or 3:1 for text of 24 px, or 18.66 px bold): the text's fill against what is
+# painted under the middle of it (SVG shapes, then HTML backgrounds, blended by opacity).
+SVG_TEXT_CONTRAST_JS = r"""
+(root) => {
+  const parse = (c) => { const m = (c || '').match(/rgba?\(([^)]+)\)/); if (!m) return null;
+    const p = m[1].split(/[ ,\/]+/).filter(Boolean).map(Number); return [p[0], p[1], p[2], p.length > 3 ? p[3] : 1]; };
+  const over = (top, bottom) => top.slice(0, 3).map((v, i) => v * top[3] + bottom[i] * (1 - top[3])).concat(1);
+  const lum = (c) => { const [r, g, b] = c.slice(0, 3).map((v) => { v /= 255; return v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4; });
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b; };
+  const ratio = (a, b) => { const [x, y] = [lum(a), lum(b)].sort((p, q) => q - p); return (x + 0.05) / (y + 0.05); };
+  const paint = (el) => {
+    const cs = getComputedStyle(el), shape = el instanceof SVGElement && el.localName !== 'svg';
+    const alpha = Number(cs.opacity) * (shape ? Number(cs.fillOpacity) : 1);
+    const c = parse(shape ? cs.fill : cs.backgroundColor);
+    if (!c || c[3] === 0 || alpha === 0) return null;
+    c[3] *= alpha; return c;
+  };
+  const problems = [];
+  for (const text of root.querySelectorAll('.jp-OutputArea-output svg text')) {
+    const box = text.getBoundingClientRect();
+    if (!box.width || !box.height || !text.textContent.trim()) continue;
+    const fg = paint(text); if (!fg) continue;
+    const x = box.left + box.width / 2, y = box.top + box.height / 2;
+    if (y < 0 || y >= innerHeight || x < 0 || x >= innerWidth) continue;
+    const stack = document.elementsFromPoint(x, y);
+    const below = stack.slice(stack.indexOf(text) + 1).filter((el) => !text.contains(el)
+      && !['text', 'tspan', 'line', 'polyline', 'g', 'title', 'desc'].includes(el.localName));
+    let bg = [255, 255, 255, 1];
+    for (const el of below.reverse()) { const c = paint(el); if (c) bg = over(c, bg); }
+    const cs = getComputedStyle(text), size = parseFloat(cs.fontSize), bold = Number(cs.fontWeight) >= 700;
+    const need = size >= 24 || (bold && size >= 18.66) ? 3 : 4.5;
+    const got = ratio(over(fg, bg), bg);
+    const cell = text.closest('[data-windowed-list-index]');
+    if (got < need) problems.push({text: text.textContent.trim().slice(0, 60), ratio: Math.round(got * 100) / 100,
+      cell: cell ? cell.dataset.windowedListIndex : '?',
+      need, fill: cs.fill, background: 'rgb(' + bg.slice(0, 3).map(Math.round).join(', ') + ')'});
+  }
+  return problems;
+}
+"""
+
+
+def format_accessibility_problems(name: str, theme: str, violations: list[dict], svg_text: list[dict]) -> str:
+    lines = [f"{name} in {theme}:"]
+    for v in violations:
+        lines.append(f"  cell {v['cell']}: axe {v['rule']} ({v['impact']}) at {v['target']}: {v['html']}")
+        if v["why"]:
+            lines.append(f"      {v['why']}")
+    for p in svg_text:
+        lines.append(f"  cell {p['cell']}: svg-text-contrast: {p['text']!r} {p['fill']} on {p['background']}: "
+                     f"{p['ratio']}:1, needs {p['need']}:1")
+    return "\n".join(lines)

@@ -6,8 +6,10 @@ sync API cannot start while another sync_playwright() is running, so other brows
 need this one stopped. For each notebook: the kernel starts without a
 dialog, Run All runs every code cell, errors appear only in cells tagged raises-exception,
 widgets render, SVG diagrams render with their <title>, and in 04-decrypt the
-encryption-context playground really decrypts or refuses after an edit and a click.
-A screenshot of each notebook is saved in the test's tmp_path.
+encryption-context playground really decrypts or refuses after an edit and a click, and
+again from the keyboard alone. Then, in JupyterLab Light and Dark, axe-core finds no serious
+or critical violation in the outputs and SVG text has enough contrast.
+A screenshot of each notebook in each theme is saved in the test's tmp_path.
 
 Needs a Chromium (tests/ensure_browser.py finds or installs one): without it these tests
 fail when CI=true and skip otherwise, saying how to get one.
@@ -23,9 +25,13 @@ import pytest
 
 from browser_support import (
     CHROMIUM_ARGS,
+    DARK_THEME,
+    LIGHT_THEME,
     SVG_COUNT_JS,
     LabServer,
+    accessibility_problems,
     chromium_or_skip,
+    format_accessibility_problems,
     has_svg_with_title,
     has_widgets,
     kernel_name,
@@ -35,6 +41,7 @@ from browser_support import (
     panel_selector,
     run_all_cells,
     screenshot_notebook,
+    set_theme,
     shutdown_kernel,
 )
 
@@ -115,17 +122,77 @@ def test_notebook_runs_in_jupyterlab(lab, page, name, tmp_path):
             check_svg_diagrams(page, name)
         if name == PLAYGROUND_NOTEBOOK:
             check_playground(panel)
+            check_playground_from_the_keyboard(page, panel)
 
         assert not page.page_errors, f"{name}: uncaught errors in the page: {page.page_errors}"
+        check_accessibility(page, name)
     finally:
+        for theme, path in ((LIGHT_THEME, screenshot), (DARK_THEME, screenshot.with_name(screenshot.stem + "-dark.png"))):
+            try:
+                set_theme(page, theme)
+                screenshot_notebook(page, name, path)
+            except Exception:  # noqa: BLE001 - a screenshot must not hide the real failure
+                pass
         try:
-            screenshot_notebook(page, name, screenshot)
-        except Exception:  # noqa: BLE001 - a screenshot must not hide the real failure
+            set_theme(page, LIGHT_THEME)  # the theme is a user setting: the next page starts in Light
+        except Exception:  # noqa: BLE001
             pass
         try:
             shutdown_kernel(page, name)
         except Exception:  # noqa: BLE001
             pass
+
+
+# Outputs made to fail: grey text and grey SVG text that read on white but not on black,
+# and a picture without a text alternative.
+BAD_OUTPUTS = """
+from IPython.display import HTML, display
+display(HTML('<p style="color:#555">Not yet: grey on the page background</p>'
+             '<svg width="220" height="30"><text x="4" y="20" fill="#555">grey svg label</text></svg>'
+             '<svg role="img" width="10" height="10"><circle cx="5" cy="5" r="4"/></svg>'))
+"""
+
+
+def test_accessibility_check_finds_bad_outputs(lab, page):
+    """The check in check_accessibility can fail: on outputs made to fail, it reports them,
+    in the theme where they fail."""
+    import nbformat
+
+    name = "zz-accessibility-probe.ipynb"
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(BAD_OUTPUTS)]
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(nb, lab.root / name)
+    try:
+        assert open_notebook(page, lab, name) == "ready"
+        assert run_all_cells(page, name) == "done"
+        page.locator(panel_selector(page, name) + " .jp-OutputArea-output svg").first.wait_for(state="attached")
+        found = {}
+        for theme in (LIGHT_THEME, DARK_THEME):
+            set_theme(page, theme)
+            violations, svg_text = accessibility_problems(page, name)
+            found[theme] = ({v["rule"] for v in violations}, [p["text"] for p in svg_text])
+        assert found[LIGHT_THEME] == ({"svg-img-alt"}, []), found
+        assert found[DARK_THEME] == ({"svg-img-alt", "color-contrast"}, ["grey svg label"]), found
+    finally:
+        try:
+            set_theme(page, LIGHT_THEME)  # the next page starts in Light
+            shutdown_kernel(page, name)
+        finally:
+            (lab.root / name).unlink()
+
+
+def check_accessibility(page, name):
+    """After Run All, in JupyterLab Light and then Dark (the outputs restyle without running
+    again): no serious or critical axe-core violation inside the notebook's outputs, and
+    every SVG <text> there meets WCAG's contrast minimum (which axe does not check)."""
+    reports = []
+    for theme in (LIGHT_THEME, DARK_THEME):
+        set_theme(page, theme)
+        violations, svg_text = accessibility_problems(page, name)
+        if violations or svg_text:
+            reports.append(format_accessibility_problems(name, theme, violations, svg_text))
+    assert not reports, "accessibility problems in the outputs:\n" + "\n".join(reports)
 
 
 def check_widgets_render(panel, name):
@@ -170,6 +237,63 @@ def check_playground(panel):
     value_field.press("Enter")
     button.click()
     expect_text(result, re.compile(r"^\s*Decrypted with ", re.S))
+
+
+# What has the keyboard focus: "text:<its label>" for a text field, "button:<its text>".
+FOCUSED_JS = """() => {
+  const el = document.activeElement;
+  if (!el) return '';
+  if (el.tagName === 'INPUT' && el.type === 'text') {
+    const label = el.closest('.widget-text') && el.closest('.widget-text').querySelector('label');
+    return 'text:' + (label ? label.innerText.trim() : el.getAttribute('aria-label') || '');
+  }
+  return el.tagName.toLowerCase() + ':' + (el.innerText || el.getAttribute('aria-label') || '').trim();
+}"""
+
+
+def tab(page, times=1, back=False):
+    for _ in range(times):
+        page.keyboard.press("Shift+Tab" if back else "Tab")
+    return page.evaluate(FOCUSED_JS)
+
+
+def check_playground_from_the_keyboard(page, panel):
+    """The playground from the keyboard alone: Tab reaches every control in reading order,
+    typing edits a value, Enter and Space press the buttons, and the result follows."""
+    playground = panel.locator(PLAYGROUND).first
+    rows = playground.locator(".kms-context-pair")
+    result = playground.locator(".kms-context-result").first
+    value_field = rows.first.locator("input[type=text]").nth(1)
+    right_value = value_field.input_value()
+
+    rows.first.locator("input[type=text]").first.focus()  # the way in: the first field
+    order = [page.evaluate(FOCUSED_JS)] + [tab(page) for _ in range(4)]
+    assert order == ["text:Key 1", "text:Value 1", "button:Remove pair 1", "button:Add a pair", "button:Decrypt"], (
+        f"Tab order through the playground: {order}"
+    )
+
+    assert tab(page, 3, back=True) == "text:Value 1"
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.type(right_value + "-typed")
+    assert tab(page, 3) == "button:Decrypt"  # leaving the field syncs its value
+    page.keyboard.press("Enter")
+    expect_text(result, re.compile(r"^\s*Refused with .*-typed.*InvalidCiphertextException", re.S))
+
+    assert tab(page, 3, back=True) == "text:Value 1"
+    page.keyboard.press("ControlOrMeta+a")
+    page.keyboard.type(right_value)
+    assert tab(page, 3) == "button:Decrypt"
+    page.keyboard.press("Space")
+    expect_text(result, re.compile(r"^\s*Decrypted with ", re.S))
+
+    assert tab(page, back=True) == "button:Add a pair"
+    page.keyboard.press("Enter")
+    from playwright.sync_api import expect
+
+    expect(rows).to_have_count(2, timeout=10_000)
+    assert tab(page, back=True) == "button:Remove pair 2", "Shift+Tab from Add a pair reaches the new row"
+    page.keyboard.press("Space")
+    expect(rows).to_have_count(1, timeout=10_000)
 
 
 def expect_text(locator, pattern):

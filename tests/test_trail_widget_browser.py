@@ -1,4 +1,6 @@
-"""The live trail widget of notebook 05 in real JupyterLab, driven from the keyboard."""
+"""The live trail widget of notebook 05 in real JupyterLab, driven from the keyboard alone:
+Tab reaches every control in order, Space toggles the check boxes, Enter presses the
+buttons, and the table and its status follow."""
 
 from __future__ import annotations
 
@@ -56,6 +58,47 @@ def test_trail_widget_follows_live_from_the_keyboard(tmp_path):
                 "(el) => el.innerText.includes('ListAliases')", arg=table.element_handle(), timeout=10000
             )
             assert "SIMULATED" in table.inner_text()  # the S3 calls above it, marked
+            check_every_control_from_the_keyboard(page, panel, refresh)
             browser.close()
     finally:
         server.stop()
+
+
+# What has the keyboard focus: "button:<its text>" or "checkbox:<its label>".
+FOCUSED_JS = """() => {
+  const el = document.activeElement;
+  if (el.type === 'checkbox') return 'checkbox:' + ((el.closest('label') || {}).innerText || '').trim();
+  return el.tagName.toLowerCase() + ':' + (el.innerText || '').trim();
+}"""
+
+
+def check_every_control_from_the_keyboard(page, panel, refresh):
+    from playwright.sync_api import expect
+
+    from browser_support import _PANEL_JS
+
+    status = page.locator(f"{panel} span[role=status]", has_text="call(s) shown").first
+    refresh.focus()
+    order = [page.evaluate(FOCUSED_JS)]
+    for _ in range(4):
+        page.keyboard.press("Tab")
+        order.append(page.evaluate(FOCUSED_JS))
+    assert order == ["button:Refresh", "checkbox:Follow live", "checkbox:Only simulated",
+                     "checkbox:Only failures", "button:Start from now"], f"Tab order through the trail widget: {order}"
+
+    page.keyboard.press("Enter")  # Start from now
+    expect(status).to_have_text("0 call(s) shown; following new calls.", timeout=10_000)
+    page.evaluate(
+        "async (path) => {" + _PANEL_JS + """
+        const kernel = findPanel(path).sessionContext.session.kernel;
+        await kernel.requestExecute({code: "ws.client('kms').list_aliases()"}).done; }""",
+        NAME,
+    )
+    expect(status).to_have_text("1 call(s) shown; following new calls.", timeout=10_000)
+
+    page.keyboard.press("Shift+Tab")
+    assert page.evaluate(FOCUSED_JS) == "checkbox:Only failures"
+    page.keyboard.press("Space")  # the one call succeeded: no failure to show
+    expect(status).to_have_text("0 call(s) shown; following new calls.", timeout=10_000)
+    page.keyboard.press("Space")
+    expect(status).to_have_text("1 call(s) shown; following new calls.", timeout=10_000)
