@@ -166,3 +166,18 @@ def test_original_mistake_explains_password_and_fix():
     assert any("does not exist" in reason for reason in mistake.reasons)
     assert "-K" in mistake.fix and "-iv" in mistake.fix and "no authenticated mode" in mistake.fix
     assert mistake.command in text and all(reason in text for reason in mistake.reasons)
+
+
+def test_original_mistake_renders_urls_as_code_not_links():
+    # JupyterLab links URL-like plain text (fileb://...) with colour alone: the HTML view
+    # must carry every fileb:// inside <code>, and say everything the text says.
+    import re
+
+    mistake = openssl.original_mistake()
+    html = mistake._repr_html_()
+    outside_code = re.sub(r"<code>.*?</code>", "", html, flags=re.S)
+    assert "fileb://" in html and "fileb://" not in outside_code
+    assert "<a " not in html
+    plain = re.sub(r"<[^>]+>", "", html).replace("&#x27;", "'")
+    assert mistake.summary.replace("`", "") in plain and all(reason.replace("`", "") in plain for reason in mistake.reasons)
+    assert "var(--jp-content-font-color1" in html

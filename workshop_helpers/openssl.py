@@ -143,6 +143,11 @@ class Mistake:
         lines += ["", self.fix]
         return "\n".join(lines)
 
+    def _repr_html_(self) -> str:
+        from .display.explanation import explanation_html
+
+        return explanation_html(self.command, self.summary, self.reasons, self.fix)
+
 
 def original_mistake() -> Mistake:
     """Why `openssl enc -e -aes256 -k fileb://datakeyPlainText.txt` never used the data key."""
@@ -150,7 +155,7 @@ def original_mistake() -> Mistake:
         command=ORIGINAL_COMMAND,
         password=ORIGINAL_PASSWORD,
         summary=(
-            f"The file was encrypted under the password {ORIGINAL_PASSWORD!r}, "
+            f"The file was encrypted under the password `{ORIGINAL_PASSWORD}`, "
             "not under the data key: the data key file was never read."
         ),
         reasons=(

@@ -1,11 +1,12 @@
 """Turning the workshop's data into pictures: one module per job.
 
-- errors: `expect_error(*codes)` renders an expected failure, fails if there is none
+- expect: `expect_error(*codes)` renders an expected failure, fails if there is none
 - masking: `mask(secret)` and the moto-only `reveal(secret, ws)`
 - svg: `envelope_diagram(highlight)` and `direct_diagram()`
 - bytes_view: `compare_bytes(plaintext, ciphertext)`, hex dumps and byte histograms
-- cli: `aws_cli(operation, params)`, the AWS CLI command equivalent to a boto3 call
+- aws_cli: `aws_cli(operation, params)`, the AWS CLI command equivalent to a boto3 call
 - tables: `response_table(response)` (secrets masked, blobs shortened), `table(rows)`
+- explanation: `explanation_html(...)`, a command, what it did, why, and the fix
 - trail, sse_cse: the audit-trail table and the server- and client-side diagrams
   (imported from their modules directly)
 
