@@ -458,7 +458,7 @@ def test_trail_widget_follows(ws, key):
     pytest.importorskip("ipywidgets")
     from workshop_helpers.widgets import TrailWidget
 
-    widget = TrailWidget()
+    widget = TrailWidget(since=ws.trail_mark())
     try:
         assert widget.refresh() == 0
         ws.client("kms").describe_key(KeyId=key["Arn"])

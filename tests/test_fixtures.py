@@ -347,3 +347,39 @@ def test_alias_made_by_another_kernel_at_the_same_moment_is_kept(ws, kms):
     ours = [k["KeyId"] for k in kms.list_keys()["Keys"]
             if k["KeyId"] != theirs and fixtures.is_workshop_key(kms, k["KeyId"])]
     assert ours and all(kms.describe_key(KeyId=k)["KeyMetadata"]["KeyState"] == "PendingDeletion" for k in ours)
+
+
+def test_sample_secret_is_the_learners_own(ws):
+    """Notebook 03 has the learner write samplesecret.txt (issue 16, point 9): the fixture
+    writes the default only when the file is missing or empty, and never overwrites theirs."""
+    path = fixtures.workshop_data_dir() / "samplesecret.txt"
+    assert not path.exists()
+    assert fixtures.ensure_sample_secret() == path and path.read_text() == fixtures.SAMPLE_SECRET_TEXT
+    path.write_text("")
+    assert fixtures.sample_secret_text() == fixtures.SAMPLE_SECRET_TEXT
+    path.write_text("my very own secret\n")
+    assert fixtures.ensure_sample_secret().read_text() == "my very own secret\n"
+    assert fixtures.sample_secret_text() == "my very own secret\n"
+
+
+def test_encrypted_sample_follows_the_learners_text(ws, kms):
+    from workshop_helpers import checks, envelope
+
+    key = fixtures.ensure_imported_cmk(ws)
+    path = fixtures.workshop_data_dir() / "samplesecret.txt"
+    path.write_text("first secret\n")
+    first = fixtures.ensure_encrypted_sample(ws, key)
+    assert first.remade
+    assert not fixtures.ensure_encrypted_sample(ws, key).remade
+    # the learner writes another text (and does not re-run the encryption): the files are remade from it
+    path.write_text("a second, longer secret\n")
+    again = fixtures.ensure_encrypted_sample(ws, key)
+    assert again.remade and "another text" in again.reason
+    text = envelope.decrypt_bytes(again.envelope.read_bytes(), encryption_context=fixtures.CONTEXT,
+                                  key_id=key.arn, kms_client=kms).decode()
+    assert text == "a second, longer secret\n"
+    assert checks.check_recovered_secret(text).passed
+    assert not checks.check_recovered_secret(fixtures.SAMPLE_SECRET_TEXT).passed
+    # same length, other text: the by-hand files are decrypted and compared, so it is caught
+    path.write_text("a second, LONGER secret\n")
+    assert fixtures.ensure_encrypted_sample(ws, key).remade

@@ -120,3 +120,80 @@ def test_result_rendering():
     assert ok.text() == "Decrypted with a=b: x"
     assert bad.text() == "Refused with no encryption context: InvalidCiphertextException"
     assert "<" not in PlaygroundResult(False, {"<b>": "x"}, "C", "<i>").html().split(">", 1)[1].split("</div>")[0]
+
+
+# --- the live trail widget (notebook 05) ---------------------------------------------------
+
+
+def test_trail_widget_shows_the_calls_made_before_it(setup):
+    """Made after some calls, it shows them at once: no Refresh needed (issue 16, point 10)."""
+    from workshop_helpers.widgets import TrailWidget
+
+    kms, _, _ = setup
+    kms.list_aliases()
+    widget = TrailWidget()
+    try:
+        assert "ListAliases" in widget.table.value and "GenerateDataKey" in widget.table.value
+        assert "'status'>0 call(s)" not in widget.status.value
+        # not following: a later call appears on display, or with Refresh
+        before = widget.refresh()
+        kms.list_keys()
+        assert "ListKeys" not in widget.table.value
+        widget._repr_mimebundle_()
+        assert "ListKeys" in widget.table.value
+        assert widget.refresh() >= min(before + 1, widget.last)
+        widget.refresh_button.click()
+        assert "ListKeys" in widget.table.value
+        # "Start from now" hides what came before
+        widget.reset_button.click()
+        assert widget.refresh() == 0
+        kms.list_aliases()
+        widget.refresh_button.click()
+        assert widget.refresh() == 1 and "ListAliases" in widget.table.value
+    finally:
+        widget.close()
+
+
+def test_trail_widget_shows_only_the_last_calls():
+    from workshop_helpers import audit
+    from workshop_helpers.widgets import TrailWidget
+
+    widget = TrailWidget(last=3)
+    try:
+        matching = len(audit.records())
+        shown = widget.refresh()
+        assert shown == min(3, matching)
+        if matching > 3:
+            assert f"the last 3 of {matching}" in widget.status.value
+    finally:
+        widget.close()
+
+
+def test_trail_widget_controls_are_labelled_and_focusable():
+    import ipywidgets as w
+
+    from workshop_helpers.widgets import TrailWidget
+
+    widget = TrailWidget()
+    try:
+        controls = [widget.refresh_button, widget.follow_box, widget.simulated_box, widget.failures_box,
+                    widget.reset_button]
+        for control in controls:
+            assert isinstance(control, (w.Button, w.Checkbox))  # native button / checkbox: Tab, Enter, Space
+            assert control.description and control.tooltip
+        assert "role='status'" in widget.status.value
+    finally:
+        widget.close()
+
+
+def test_playground_result_reads_in_light_and_dark():
+    # Dark green/red text was unreadable on JupyterLab Dark: the text takes the theme's
+    # colour; only the border (a theme variable too) marks the outcome.
+    import re
+
+    from workshop_helpers.widgets.context_playground import PlaygroundResult
+
+    for result in (PlaygroundResult(True, {"k": "v"}, shown="x"), PlaygroundResult(False, {}, "InvalidCiphertextException")):
+        html = result.html()
+        assert "color:var(--jp-content-font-color1" in html
+        assert not re.search(r"(?<![,(] )#[0-9a-fA-F]{3,6}\b(?![^(]*\))", html), html

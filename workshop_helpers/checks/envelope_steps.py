@@ -118,8 +118,9 @@ def check_recovered_secret(text) -> CheckResult:
     if _is_bytes(text):
         return _hint("that is bytes, and the exercise asks for the text (a str): decode it, "
                      "for example with .decode('utf-8').")
-    if str(text) != fixtures.SAMPLE_SECRET_TEXT:
-        return _hint("that is not the secret text: pass what decrypt_bytes returned, decoded as UTF-8.")
+    if str(text) != fixtures.sample_secret_text():   # the text written in notebook 03 (or the default)
+        return _hint("that is not the text of samplesecret.txt: pass what decrypt_bytes returned, "
+                     "decoded as UTF-8.")
     return _passed("the secret text is back: the KMS key decrypted the data key, the data key the file.")
 
 

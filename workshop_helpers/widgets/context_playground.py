@@ -40,10 +40,12 @@ class PlaygroundResult:
         return f"Refused with {sent}: {self.code}{detail}"
 
     def html(self) -> str:
-        color, border = ("#065f46", "#059669") if self.ok else ("#7c2d12", "#c2410c")
+        # The text takes the theme's own colour (readable in Light and Dark); the border says
+        # which outcome it is, and so do the words "Decrypted" / "Refused".
+        border = "var(--jp-success-color1, #047857)" if self.ok else "var(--jp-error-color1, #c62828)"
         return (
             f"<div class='{RESULT_CLASS}' role='status' style='border-left:6px solid {border};"
-            f"padding:.3em .8em;color:{color}'>{escape(self.text())}</div>"
+            f"padding:.3em .8em;color:var(--jp-content-font-color1, #111827)'>{escape(self.text())}</div>"
         )
 
 

@@ -1,6 +1,8 @@
 """A widget that follows the audit trail: `TrailWidget()` in a notebook cell.
 
-A table of the KMS calls recorded since the widget was made (or since a mark), with:
+A table of the KMS calls in the trail, drawn as soon as the widget is made and again each
+time it is displayed (so it never appears empty while calls are there): by default the
+last `last` calls of the whole trail, or those after `since` (a mark). With:
 - **Refresh**: redraw from the trail now;
 - **Follow live**: redraw whenever a new KMS call is recorded (through `audit.subscribe`);
 - **Only simulated** / **Only failures**: filters;
@@ -19,13 +21,18 @@ from .. import audit
 from ..display.trail import trail_table
 
 
+WIDGET_CLASS = "kms-trail-widget"
+
+
 class TrailWidget:
     """Follows `audit.records(since=...)` in a table. Display it as a cell's last value."""
 
-    def __init__(self, *, since: int | None = None, follow: bool = False, title: str = "KMS calls (live)"):
+    def __init__(self, *, since: int | None = None, last: int | None = 20, follow: bool = False,
+                 title: str = "KMS calls (live)"):
         import ipywidgets as w
 
-        self.since = audit.mark() if since is None else since
+        self.since = since  # None: the whole trail (its last `last` calls)
+        self.last = last
         self.title = title
         self._lock = threading.Lock()
         self._unsubscribe = None
@@ -33,9 +40,13 @@ class TrailWidget:
         self.refresh_button = w.Button(
             description="Refresh", icon="refresh", tooltip="Redraw the table from the trail now", layout=auto
         )
-        self.follow_box = w.Checkbox(value=False, description="Follow live", indent=False, layout=auto)
-        self.simulated_box = w.Checkbox(value=False, description="Only simulated", indent=False, layout=auto)
-        self.failures_box = w.Checkbox(value=False, description="Only failures", indent=False, layout=auto)
+        # Checkboxes carry their description inside their <label>; the tooltip adds a title.
+        self.follow_box = w.Checkbox(value=False, description="Follow live", indent=False, layout=auto,
+                                     tooltip="Redraw the table whenever a new KMS call is recorded")
+        self.simulated_box = w.Checkbox(value=False, description="Only simulated", indent=False, layout=auto,
+                                        tooltip="Show only the calls the workshop simulated")
+        self.failures_box = w.Checkbox(value=False, description="Only failures", indent=False, layout=auto,
+                                       tooltip="Show only the calls that failed")
         self.reset_button = w.Button(
             description="Start from now",
             icon="step-forward",
@@ -54,26 +65,35 @@ class TrailWidget:
             layout=w.Layout(align_items="center", flex_flow="row wrap"),
         )
         self.box = w.VBox([controls, self.status, self.table])
+        self.box.add_class(WIDGET_CLASS)
         self.refresh()
         if follow:
             self.follow_box.value = True
 
     # --- behaviour -------------------------------------------------------------------------
 
-    def records(self) -> list[dict]:
+    def _matching(self) -> list[dict]:
         return audit.records(
             since=self.since,
             simulated=True if self.simulated_box.value else None,
             errors_only=bool(self.failures_box.value),
         )
 
+    def records(self) -> list[dict]:
+        """The records the table shows: those matching the filters, the last `last` of them."""
+        records = self._matching()
+        return records[-self.last:] if self.last and self.since is None else records
+
     def refresh(self) -> int:
         """Redraw; returns how many rows are shown."""
         with self._lock:
-            records = self.records()
+            matching = self._matching()
+            records = matching[-self.last:] if self.last and self.since is None else matching
             self.table.value = trail_table(records, title=self.title).html()
             following = "following new calls" if self.follow_box.value else "press Refresh for new calls"
-            self.status.value = f"<span role='status'>{len(records)} call(s) shown; {following}.</span>"
+            scope = (f" (the last {len(records)} of {len(matching)})" if len(records) < len(matching) else "")
+            self.status.value = (f"<span role='status'>{len(records)} call(s) shown{scope}; "
+                                 f"{following}.</span>")
             return len(records)
 
     def start_from_now(self) -> None:
@@ -105,6 +125,7 @@ class TrailWidget:
     # --- display ---------------------------------------------------------------------------
 
     def _repr_mimebundle_(self, **kwargs):
+        self.refresh()  # what is in the trail now, whenever the widget is shown
         bundle = self.box._repr_mimebundle_(**kwargs)
         if isinstance(bundle, tuple):
             bundle = bundle[0]
