@@ -103,12 +103,11 @@ def run_participant(env: dict[str, str], timings: Timings) -> dict:
         ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE"))
     t("CreateAlias", lambda: kms.create_alias(AliasName="alias/ImportedCMK", TargetKeyId=key_id))
 
-    # least privilege: a role that may not use the key, then may
-    # The trust policy names the participant's user: moto does not yet let a trust policy that
-    # names the account (`:root`) delegate to the user's identity policies, as AWS does.
-    user_arn = t("GetCallerIdentity", sts.get_caller_identity)["Arn"]
+    # least privilege: a role that may not use the key, then may; it trusts the account,
+    # as the workshop's participant role does
+    t("GetCallerIdentity", sts.get_caller_identity)
     trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                      "Principal": {"AWS": user_arn}}]}
+                                                      "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}]}
     t("CreateRole", lambda: iam.create_role(RoleName="kms-workshop-participant", AssumeRolePolicyDocument=json.dumps(trust)))
     creds = t("AssumeRole", lambda: sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/kms-workshop-participant",
                                                     RoleSessionName=name))["Credentials"]
@@ -191,8 +190,13 @@ def percentile(values: list[float], p: float) -> float:
     return ordered[min(len(ordered) - 1, max(0, int(round(p / 100 * len(ordered) + 0.5)) - 1))]
 
 
+def load_average() -> str:
+    return "load average " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def bench(n: int) -> dict:
     names = [f"p{i:03d}" for i in range(1, n + 1)]
+    before = load_average()
     with tempfile.TemporaryDirectory(prefix="class-bench-") as tmp:
         workdir = pathlib.Path(tmp)
         started = time.perf_counter()
@@ -212,6 +216,7 @@ def bench(n: int) -> dict:
     print(f"\nN={n}: {len(results)}/{n} participants done, {len(timings.errors)} errors, {calls} calls in {wall:.1f} s "
           f"= {calls / wall:.0f} calls/s (serve started with {n} participants in {startup:.1f} s)")
     print(f"  all calls: p50 {statistics.median(every) * 1000:.0f} ms, p99 {percentile(every, 99) * 1000:.0f} ms")
+    print(f"  {before} before, {load_average()} after (1, 5, 15 min; other work on the machine adds latency)")
     for name, values in timings.latencies.items():
         print(f"  {name:26s} n={len(values):4d}  p50 {statistics.median(values) * 1000:6.0f} ms  "
               f"p99 {percentile(values, 99) * 1000:6.0f} ms")
@@ -224,7 +229,11 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="1,10,30,60")
     args = parser.parse_args()
-    print(f"class_bench on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    from importlib import metadata
+
+    print(f"class_bench on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, moto {metadata.version('moto')}, "
+          f"sizes {args.sizes}, endpoint state on disk (--state-dir), clients and endpoint on this machine; "
+          f"{load_average()}")
     summary = [bench(int(n)) for n in args.sizes.split(",")]
     print("\nsummary:", ", ".join(f"N={s['n']}: {s['errors']} errors, p99 {s['p99'] * 1000:.0f} ms" for s in summary))
     return 1 if any(s["errors"] for s in summary) else 0

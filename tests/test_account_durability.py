@@ -459,16 +459,16 @@ ARMED_CREATOR = script(
 
     if where == "dump":  # the snapshot made, nothing stored yet
         original_dump = snapshot_module.dump
-        def dump(service):
-            data = original_dump(service)
+        def dump(service, *account):
+            data = original_dump(service, *account)
             if service == "kms":
                 stop_here()
             return data
         snapshot_module.dump = dump
     else:  # the snapshot stored in the open transaction, not yet committed
         original_put = store_module.Store.put_snapshot
-        def put_snapshot(self, conn, name, data):
-            generation = original_put(self, conn, name, data)
+        def put_snapshot(self, conn, name, *rest):
+            generation = original_put(self, conn, name, *rest)
             if name == "kms":
                 stop_here()
             return generation

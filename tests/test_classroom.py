@@ -337,3 +337,60 @@ def test_a_participant_assumes_a_role_that_trusts_their_account(alice, bob):
     with pytest.raises(ClientError) as refused:
         sts.assume_role(RoleArn=theirs, RoleSessionName="nope")
     assert refused.value.response["Error"]["Code"] == "AccessDenied"
+
+
+def test_another_participants_key_is_usable_only_while_its_key_policy_allows_their_account(alice, bob):
+    """AWS's cross-account use of a KMS key: by key ARN (or a ciphertext made under it), the
+    key policy of the owner's key allowing the caller's account, and the caller's IAM
+    policies allowing the call (bob is his account's administrator). Management operations
+    stay refused whatever the key policy says; an alias name means the caller's own alias;
+    ListKeys lists only the caller's keys."""
+    akms, bkms = alice.client("kms"), bob.client("kms")
+    key = akms.create_key(Description="alice shares it")["KeyMetadata"]
+    akms.create_alias(AliasName="alias/alice-shared", TargetKeyId=key["KeyId"])
+    alice_blob = akms.encrypt(KeyId=key["KeyId"], Plaintext=b"for bob", EncryptionContext={"to": "bob"})["CiphertextBlob"]
+    bob_identity = bob.client("sts").get_caller_identity()
+    bob_account, bob_arn = bob_identity["Account"], bob_identity["Arn"]
+    uses = {
+        "Encrypt": lambda: bkms.encrypt(KeyId=key["Arn"], Plaintext=b"from bob"),
+        "GenerateDataKey": lambda: bkms.generate_data_key(KeyId=key["Arn"], KeySpec="AES_256"),
+        "DescribeKey": lambda: bkms.describe_key(KeyId=key["Arn"]),
+        "Decrypt": lambda: bkms.decrypt(CiphertextBlob=alice_blob, EncryptionContext={"to": "bob"}),
+    }
+
+    def all_denied():
+        for action, call in uses.items():
+            with kms_error("AccessDeniedException") as info:
+                call()
+            assert info.value.response["Error"]["Message"] == (
+                f"User: {bob_arn} is not authorized to perform: kms:{action} on resource: {key['Arn']} "
+                f"because no resource-based policy allows the kms:{action} action")
+
+    all_denied()  # without a grant in the key policy
+
+    default_policy = akms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
+    granting = json.loads(default_policy)
+    granting["Statement"].append({
+        "Sid": "bob's account may use the key", "Effect": "Allow",
+        "Principal": {"AWS": f"arn:aws:iam::{bob_account}:root"},
+        "Action": ["kms:Encrypt", "kms:Decrypt", "kms:GenerateDataKey", "kms:DescribeKey", "kms:ScheduleKeyDeletion"],
+        "Resource": "*"})
+    akms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=json.dumps(granting))
+
+    described = bkms.describe_key(KeyId=key["Arn"])["KeyMetadata"]
+    assert (described["Arn"], described["AWSAccountId"]) == (key["Arn"], key["AWSAccountId"])
+    assert bkms.decrypt(CiphertextBlob=alice_blob, EncryptionContext={"to": "bob"})["Plaintext"] == b"for bob"
+    bob_blob = bkms.encrypt(KeyId=key["Arn"], Plaintext=b"from bob")["CiphertextBlob"]
+    assert akms.decrypt(CiphertextBlob=bob_blob)["Plaintext"] == b"from bob"  # made under alice's key
+    data_key = bkms.generate_data_key(KeyId=key["Arn"], KeySpec="AES_256")
+    assert data_key["KeyId"] == key["Arn"]
+    assert akms.decrypt(CiphertextBlob=data_key["CiphertextBlob"])["Plaintext"] == data_key["Plaintext"]
+    with kms_error("AccessDeniedException"):  # not an operation KMS allows across accounts
+        bkms.schedule_key_deletion(KeyId=key["Arn"], PendingWindowInDays=7)
+    with kms_error("NotFoundException"):  # bob's own aliases: he has no alias/alice-shared
+        bkms.encrypt(KeyId="alias/alice-shared", Plaintext=b"x")
+    assert key["KeyId"] not in [k["KeyId"] for k in bkms.list_keys()["Keys"]]
+    assert akms.describe_key(KeyId=key["KeyId"])["KeyMetadata"]["KeyState"] == "Enabled"
+
+    akms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=default_policy)
+    all_denied()  # the grant removed

@@ -6,12 +6,14 @@ and it survives kernel, JupyterLab and machine restarts.
 
 - location.py: which folder (`KMS_WORKSHOP_STATE_DIR`, default ``~/.kms-workshop/account``;
   ``memory`` for an account that lives in the process only), kept private (0700/0600)
-- store.py: the SQLite file in that folder: one snapshot per service, a generation number
-  per snapshot, the audit trail, and the workshop's own records
+- store.py: the SQLite file in that folder: one snapshot per service and account, a
+  generation number per snapshot, the audit trail, and the workshop's own records
+- locks.py: a lock per account (and one over all), across threads and processes
 - snapshot.py: moto's backends for KMS, IAM, STS, S3 and EC2 to bytes and back
 - requests.py: which service a request is for, and whether it can change the account
-- sync.py: the glue: read what other processes changed before each request, write what
-  this one changed after it, inside one SQLite transaction (all or nothing)
+- sync.py: the glue: under the locks of a request's accounts, read what other processes
+  changed in them before it, write what it changed after it, in one SQLite transaction
+  (all or nothing)
 
 docs/account-state.md explains the design and its limits.
 """

@@ -1,4 +1,5 @@
-"""Which service a request is for, its operation, and whether it can change the account.
+"""Which service a request is for, its operation, whether it can change the account, and
+which accounts it runs in.
 
 Read-only requests only need the latest state; the others are run inside a write
 transaction and their service's snapshot is saved after them. When in doubt a request
@@ -80,3 +81,62 @@ def classify(method: str, headers, url: str, body) -> tuple[str | None, str, boo
         return None, "", False
     operation = operation_of(method, headers, url, body)
     return service, operation, changes_account(service, operation)
+
+
+_ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)/")
+_QUERY_ACCESS_KEY = re.compile(r"(?:[?&])(?:X-Amz-Credential=([^&%/]+)|AWSAccessKeyId=([^&]+))")
+_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[^:]*:(\d{12}):")
+
+
+def _kms_key_accounts(body) -> set[str]:
+    """The accounts of the keys a KMS request names by ARN, or whose ciphertext it carries."""
+    import base64
+    import json
+
+    try:
+        params = json.loads(body or b"{}")
+    except (ValueError, TypeError):
+        return set()
+    if not isinstance(params, dict):
+        return set()
+    found = set()
+    for field in ("KeyId", "DestinationKeyId", "SourceKeyId"):
+        match = _KEY_ARN.match(params.get(field) or "") if isinstance(params.get(field), str) else None
+        if match:
+            found.add(match.group(1))
+    blob = params.get("CiphertextBlob")
+    if isinstance(blob, str):
+        from ..fidelity import ciphertext
+
+        try:
+            account = ciphertext.open_envelope(base64.b64decode(blob)).account_id
+        except Exception:  # noqa: BLE001 - not a blob of ours: no account named
+            account = None
+        if account:
+            found.add(account)
+    return found
+
+
+def accounts_of(service: str | None, headers, url: str, body) -> set[str]:
+    """The accounts a request will run in, as moto picks them (MOTO_ACCOUNT_ID, moto's
+    account header, the account whose IAM issued the access key, else moto's default),
+    and for KMS the accounts of the keys it names by ARN or ciphertext. Call with IAM
+    current (Account.run does)."""
+    import os
+
+    if os.environ.get("MOTO_ACCOUNT_ID"):
+        return {os.environ["MOTO_ACCOUNT_ID"]}
+    chosen = _header(headers, "x-moto-account-id")
+    if not chosen:
+        match = _ACCESS_KEY.search(_header(headers, "Authorization"))
+        key = match.group(1) if match else None
+        if key is None:
+            query = _QUERY_ACCESS_KEY.search("?" + (urlsplit(url).query or ""))
+            key = (query.group(1) or query.group(2)) if query else None
+        from moto.iam.models import get_account_id_from
+
+        chosen = get_account_id_from(key or "AKIAEXAMPLE")
+    found = {chosen}
+    if service == "kms":
+        found |= _kms_key_accounts(body)
+    return found

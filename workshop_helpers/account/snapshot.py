@@ -1,7 +1,8 @@
 """moto's backends for the persisted services, to bytes and back.
 
-What is saved is each backend's own attributes (its keys, roles, buckets, volumes, ...) for
-every account and Region the process has used, pickled. That is moto's objects as they are:
+What is saved is each backend's own attributes (its keys, roles, buckets, volumes, ...),
+pickled, one snapshot per service and account (all its Regions): a write by one account
+costs only that account's state, however many accounts the endpoint serves. That is moto's objects as they are:
 every field KMS, IAM, STS, S3 and EC2 keep, with no second schema to drift from moto's. It
 is safe to do because
 
@@ -27,7 +28,7 @@ _LEFT_OUT = {"ec2": frozenset({"amis", "snapshots"})}
 # State kept on a service's backend dictionary rather than on one backend: S3's global map
 # of bucket names to accounts (one bucket namespace for every account, as on AWS).
 _SHARED = {"s3": ("bucket_accounts",)}
-_SHARED_KEY = "*shared*"
+SHARED = ""  # the account name of state kept across accounts
 _LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
 
 
@@ -100,39 +101,54 @@ def _references() -> dict[int, tuple]:
     return refs
 
 
-def dump(service: str) -> bytes:
-    """The state of `service` in every account and Region this process has used."""
-    left_out = _LEFT_OUT.get(service, frozenset())
-    state = {
-        where: {name: value for name, value in vars(backend).items() if name not in left_out}
-        for where, backend in live_backends(service).items()
-    }
-    bd = _backend_dict(service)
-    state[_SHARED_KEY] = {name: getattr(bd, name) for name in _SHARED.get(service, ())}
+def accounts_of(service: str) -> set[str]:
+    """The accounts this process has a `service` backend for."""
+    return {account for account, _region in live_backends(service)}
+
+
+def _dumps(state: Any) -> bytes:
     buffer = io.BytesIO()
     _Pickler(buffer, _references()).dump(state)
     return buffer.getvalue()
 
 
-def load(service: str, data: bytes) -> None:
-    """Make this process's `service` backends exactly what `data` describes."""
+def dump(service: str, account: str) -> bytes:
+    """The state of `service` in one account, every Region this process has used there;
+    SHARED (the empty account) is the service's state kept across accounts."""
+    if account == SHARED:
+        bd = _backend_dict(service)
+        return _dumps({name: getattr(bd, name) for name in _SHARED.get(service, ())})
+    left_out = _LEFT_OUT.get(service, frozenset())
+    regions = dict.get(_backend_dict(service), account) or {}
+    return _dumps({
+        region: {name: value for name, value in vars(backend).items() if name not in left_out}
+        for region, backend in list(dict.items(regions))
+    })
+
+
+def has_shared(service: str) -> bool:
+    return bool(_SHARED.get(service))
+
+
+def load(service: str, account: str, data: bytes) -> None:
+    """Make this process's `service` backends of `account` exactly what `data` describes."""
     state = _Unpickler(io.BytesIO(data)).load()
-    shared = state.pop(_SHARED_KEY, {})
-    live = live_backends(service)
-    for where, backend in live.items():
-        if where not in state:
-            backend.reset()
     bd = _backend_dict(service)
-    for (account, region), saved in state.items():
+    if account == SHARED:
+        for name in _SHARED.get(service, ()):
+            current = getattr(bd, name)
+            current.clear()
+            current.update(state.get(name, {}))
+        return
+    for region, backend in list(dict.items(dict.get(bd, account) or {})):
+        if region not in state:
+            backend.reset()
+    for region, saved in state.items():
         backend = bd[account][region]  # created fresh if this process has not used it yet
         kept = {name: value for name, value in vars(backend).items() if name in _LEFT_OUT.get(service, ())}
         vars(backend).clear()
         vars(backend).update(saved)
         vars(backend).update(kept)
-    for name in _SHARED.get(service, ()):
-        current = getattr(bd, name)
-        current.clear()
-        current.update(shared.get(name, {}))
 
 
 def forget(service: str) -> None:

@@ -5,14 +5,18 @@ Tables (a schema of the workshop's own; `FORMAT` names its version):
 
     meta      key/value: format, moto (the version that wrote the snapshots), epoch (a new
               random id each time the account is emptied)
-    services  name (kms, iam, sts, s3, ec2), generation (+1 at every write), data (snapshot)
+    services  name (kms, iam, sts, s3, ec2), account (12 digits; '' for state kept across
+              accounts), generation (+1 at every write of that row), data (snapshot):
+              one row per service and account, so a write costs one account's state
     trail     seq, origin (which notebook or program made the call), record (CloudTrail JSON)
     records   kind, id, data: the workshop's own facts kept with the account (JSON)
 
 SQLite gives what a real account's durability needs here: a write is one transaction, so
 a process killed in the middle of one leaves the account as it was before it (WAL mode
 rolls the unfinished transaction back), and `BEGIN IMMEDIATE` makes writers from several
-processes take turns, so no update is lost.
+processes take turns. That no update is lost comes from the account locks (locks.py),
+held by a request from reading its accounts to this commit. Reads go through a second
+connection, so they never wait for a writer (WAL).
 """
 
 from __future__ import annotations
@@ -30,7 +34,7 @@ from typing import Iterator
 from ..errors import WorkshopError
 from .location import make_private, private_file
 
-FORMAT = "1"
+FORMAT = "2"  # 2: one snapshot per service and account (1: per service)
 DB_NAME = "account.sqlite3"
 BUSY_TIMEOUT_S = 30
 RESET_HINT = "python -m workshop_helpers reset"
@@ -38,7 +42,8 @@ MAX_TRAIL = 50_000  # the oldest records go beyond this, as CloudTrail keeps 90 
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS services (name TEXT PRIMARY KEY, generation INTEGER NOT NULL, data BLOB NOT NULL);
+CREATE TABLE IF NOT EXISTS services (name TEXT NOT NULL, account TEXT NOT NULL, generation INTEGER NOT NULL,
+                                     data BLOB NOT NULL, PRIMARY KEY (name, account));
 CREATE TABLE IF NOT EXISTS trail (seq INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (kind, id));
 """
@@ -74,9 +79,11 @@ class Store:
     def __init__(self, directory: pathlib.Path):
         self.directory = make_private(directory)
         self.path = self.directory / DB_NAME
-        self.lock = threading.RLock()
+        self.lock = threading.RLock()  # the one writer connection (and its transaction)
+        self._read_lock = threading.Lock()  # the reader connection: reads never wait for a writer (WAL)
         self._pid = -1
         self._conn: sqlite3.Connection | None = None
+        self._reader: sqlite3.Connection | None = None
         self._connect()
 
     # --- opening ----------------------------------------------------------------------
@@ -116,7 +123,9 @@ class Store:
             # NORMAL in WAL mode: a killed process never corrupts the file or loses a
             # committed write; only a power cut can lose the last few commits.
             conn.execute("PRAGMA synchronous=NORMAL")
-            self._conn, self._pid = conn, os.getpid()
+            reader = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+            reader.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+            self._conn, self._reader, self._pid = conn, reader, os.getpid()
         except sqlite3.DatabaseError as exc:
             self.close()
             raise self._error(exc) from None
@@ -172,11 +181,18 @@ class Store:
             self._connect()
         return self._conn
 
+    @property
+    def reader(self) -> sqlite3.Connection:
+        if self._pid != os.getpid():
+            self._connect()
+        return self._reader
+
     def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-        self._conn = None
+        for conn in (self._conn, self._reader):
+            if conn is not None:
+                with contextlib.suppress(Exception):
+                    conn.close()
+        self._conn = self._reader = None
 
     # --- transactions -------------------------------------------------------------------
 
@@ -203,34 +219,37 @@ class Store:
                 raise self._error(exc) from None
 
     def _query(self, sql: str, args: tuple = ()) -> list:
-        with self.lock:
+        """A read of the last committed state, on the reader connection: it never waits for
+        a write transaction (WAL), and inside one it sees what the writer saw at its start,
+        since no other writer can commit meanwhile (BEGIN IMMEDIATE)."""
+        with self._read_lock:
             try:
-                return self.conn.execute(sql, args).fetchall()
+                return self.reader.execute(sql, args).fetchall()
             except sqlite3.DatabaseError as exc:
                 raise self._error(exc) from None
 
     # --- services -----------------------------------------------------------------------
 
-    def generations(self) -> tuple[str, dict[str, int]]:
-        """(epoch, {service: generation}) in one read."""
+    def generations(self) -> tuple[str, dict[tuple[str, str], int]]:
+        """(epoch, {(service, account): generation}) in one read."""
         rows = self._query(
-            "SELECT name, generation FROM services UNION ALL SELECT '', value FROM meta WHERE key = 'epoch'"
+            "SELECT name, account, generation FROM services "
+            "UNION ALL SELECT '', '', value FROM meta WHERE key = 'epoch'"
         )
-        epoch = next((str(g) for n, g in rows if n == ""), "")
-        return epoch, {n: g for n, g in rows if n}
+        epoch = next((str(g) for n, _a, g in rows if n == ""), "")
+        return epoch, {(n, a): g for n, a, g in rows if n}
 
-    def snapshot(self, name: str) -> tuple[int, bytes] | None:
-        rows = self._query("SELECT generation, data FROM services WHERE name = ?", (name,))
+    def snapshot(self, name: str, account: str) -> tuple[int, bytes] | None:
+        rows = self._query("SELECT generation, data FROM services WHERE name = ? AND account = ?", (name, account))
         return (rows[0][0], bytes(rows[0][1])) if rows else None
 
-    def put_snapshot(self, conn: sqlite3.Connection, name: str, data: bytes) -> int:
-        """Inside `write()`: store a service's snapshot; returns its new generation."""
-        conn.execute(
-            "INSERT INTO services VALUES (?, 1, ?) ON CONFLICT(name) DO UPDATE "
-            "SET generation = generation + 1, data = excluded.data",
-            (name, data),
-        )
-        return conn.execute("SELECT generation FROM services WHERE name = ?", (name,)).fetchone()[0]
+    def put_snapshot(self, conn: sqlite3.Connection, name: str, account: str, data: bytes) -> int:
+        """Inside `write()`: store one account's snapshot of a service; returns its new generation."""
+        return conn.execute(
+            "INSERT INTO services VALUES (?, ?, 1, ?) ON CONFLICT(name, account) DO UPDATE "
+            "SET generation = generation + 1, data = excluded.data RETURNING generation",
+            (name, account, data),
+        ).fetchone()[0]
 
     # --- trail --------------------------------------------------------------------------
 

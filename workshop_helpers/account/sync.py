@@ -1,9 +1,14 @@
 """Keeping this process's moto in step with the account on disk, around every request.
 
-Before a request: if another process changed a service since this one last read it (its
-generation moved), its snapshot is loaded. A request that can change the account runs
-inside a write transaction (other processes' writers wait), and its service's snapshot is
-saved before the transaction commits: all or nothing, and nobody's update is lost.
+State is kept per service and per account (one participant's account on a class
+endpoint). A request first names its accounts (requests.accounts_of: the one whose IAM
+issued its access key, and for KMS the accounts of the keys it names by ARN or
+ciphertext), takes their locks (locks.py: across threads and processes), and loads the
+snapshots of those accounts that another process changed (their generation moved). A
+request that can change the account then writes the snapshots of its service in the
+accounts it ran in, in one SQLite transaction: all or nothing, and, since the locks are
+held from the read to the commit, nobody's update is lost. A write costs one account's
+state, and requests of other accounts run meanwhile.
 
 The same `Account.run` wraps moto's in-process mock (`install_in_process`, used by
 `connect("moto")`) and the endpoint's WSGI app (`wsgi`, used by `serve`), so both keep the
@@ -12,6 +17,7 @@ account identically.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import pathlib
@@ -20,6 +26,7 @@ from typing import Any, Callable
 
 from . import requests, snapshot
 from .location import STATE_DIR_ENV, state_dir
+from .locks import LockFolder
 from .store import Store, StateError, unreadable
 
 _lock = threading.Lock()
@@ -27,62 +34,182 @@ _current: "Account | None" = None
 _patched = False
 
 
+class _Touched(threading.local):
+    """The accounts moto ran this thread's request in (BaseResponse.get_current_account)."""
+
+    accounts: set | None = None
+
+
+_touched = _Touched()
+
+
+def _record_accounts() -> None:
+    """Note every account moto picks for a request, so that the accounts written after it
+    are the ones it ran in, even where the prediction (requests.accounts_of) missed one."""
+    from moto.core.responses import BaseResponse
+
+    original = BaseResponse.get_current_account
+    if getattr(original, "_kms_workshop_records", False):
+        return
+
+    def get_current_account(self) -> str:
+        account = original(self)
+        if _touched.accounts is not None:
+            _touched.accounts.add(account)
+        return account
+
+    get_current_account._kms_workshop_records = True
+    BaseResponse.get_current_account = get_current_account
+
+
+class _Held(threading.local):
+    """The account locks this thread holds (a request inside a request takes none twice)."""
+
+    def __init__(self):
+        self.accounts: set[str] = set()
+        self.everything = False
+
+
 class Account:
-    """The simulated account in a state folder, as this process sees it."""
+    """The simulated account in a state folder, as this process sees it.
+
+    Each account of the folder (one per participant on a class endpoint) is kept on its
+    own: a snapshot per service and account, and a lock per account. A request holds its
+    accounts' locks from the moment it reads their state until its write has committed,
+    so no update is lost, while requests of other accounts run meanwhile; only the commit
+    itself (the snapshots of that request's accounts) waits for SQLite's one writer."""
 
     def __init__(self, directory: pathlib.Path):
         self.store = Store(directory)
         self.directory = self.store.directory
+        self._locks = LockFolder(self.directory / "locks")
+        self._held = _Held()
         self._epoch = ""
-        self._loaded: dict[str, int] = {}  # service -> generation this process holds
+        self._loaded: dict[tuple[str, str], int] = {}  # (service, account) -> generation this process holds
+        _record_accounts()
 
     def __repr__(self) -> str:
         return f"Account({str(self.directory)!r})"
 
+    # --- locks ----------------------------------------------------------------------------
+
+    @contextlib.contextmanager
+    def _locked(self, accounts: list[str] | None):
+        """Hold the locks of `accounts`, or of every account (None: a request whose
+        accounts are unknown, reset, the instructor's view)."""
+        held = self._held
+        if held.everything or (accounts is None and held.accounts):
+            yield  # already held; the lock over all cannot be taken under an account's own
+            return
+        if accounts is None:
+            with self._locks.everything():
+                held.everything = True
+                try:
+                    yield
+                finally:
+                    held.everything = False
+            return
+        wanted = sorted(set(accounts) - held.accounts)
+        with contextlib.ExitStack() as stack:
+            if not held.accounts:
+                stack.enter_context(self._locks.some())
+            for account in wanted:  # sorted: two requests never wait on each other
+                stack.enter_context(self._locks.account(account))
+            held.accounts |= set(wanted)
+            try:
+                yield
+            finally:
+                held.accounts -= set(wanted)
+
     # --- keeping in step ----------------------------------------------------------------
 
-    def refresh(self) -> None:
-        """Load what other processes changed since this one last looked."""
+    def _load(self, service: str, account: str, generation: int) -> None:
+        if self._loaded.get((service, account)) == generation:
+            return
+        found = self.store.snapshot(service, account)
+        if found is None:
+            return
+        generation, data = found
+        if self._loaded.get((service, account)) == generation:
+            # written by this process after `generation` was read: what it holds is newer
+            # than the number the caller saw, and may hold more than the row (a session
+            # key AssumeRole made in IAM while writing STS's row)
+            return
+        try:
+            snapshot.load(service, account, data)
+        except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
+            self._loaded.pop((service, account), None)
+            raise unreadable(self.directory, f"the {service} snapshot: {type(exc).__name__}") from None
+        self._loaded[(service, account)] = generation
+
+    def refresh(self, accounts: list[str] | None = None) -> None:
+        """Load what other processes changed since this one last looked, in `accounts`
+        (whose locks the caller holds), or in every account (None)."""
         epoch, generations = self.store.generations()
         if epoch != self._epoch:  # emptied (reset) elsewhere, or first look
-            for service in snapshot.SERVICES:
-                snapshot.forget(service)
-            self._loaded, self._epoch = {}, epoch
-        for service, generation in generations.items():
-            if self._loaded.get(service) != generation:
-                found = self.store.snapshot(service)
-                if found is None:
-                    continue
-                generation, data = found
-                try:
-                    snapshot.load(service, data)
-                except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
-                    self._loaded.pop(service, None)
-                    raise unreadable(self.directory, f"the {service} snapshot: {type(exc).__name__}") from None
-                self._loaded[service] = generation
+            with self._locked(None):
+                for service in snapshot.SERVICES:
+                    snapshot.forget(service)
+                self._loaded, self._epoch = {}, epoch
+        for (service, account), generation in generations.items():
+            if accounts is None or account in accounts:
+                self._load(service, account, generation)
 
-    def run(self, service: str | None, changes: bool, call: Callable[[], Any]) -> Any:
-        """`call()` (one request) against the current account; saved after if it `changes`."""
+    def _catch_up(self) -> None:
+        """Before a request's accounts are known: every account's IAM (which says whose an
+        access key is) and the state kept across accounts, each loaded under its lock."""
+        epoch, generations = self.store.generations()
+        if epoch != self._epoch:  # first look, or emptied elsewhere: everything, under every lock
+            with self._locked(None):
+                self.refresh(None)
+            return
+        for (service, account), generation in generations.items():
+            if (service == "iam" or account == snapshot.SHARED) and self._loaded.get((service, account)) != generation:
+                with self._locked([account]):
+                    self._load(service, account, generation)
+
+    def run(self, service: str | None, changes: bool, call: Callable[[], Any],
+            accounts: Callable[[], set[str]] | None = None) -> Any:
+        """`call()` (one request) against the current account; saved after if it `changes`.
+
+        `accounts()` names the accounts the request is for (asked once IAM is current);
+        None: any account, so every account is locked, refreshed and saved."""
         if service is None:
             return call()
-        with self.store.lock:
+        chosen = None
+        if accounts is not None:
+            self._catch_up()
+            chosen = set(accounts())
+            if snapshot.has_shared(service):
+                chosen.add(snapshot.SHARED)
+            chosen = sorted(chosen)
+        with self._locked(chosen):
+            self.refresh(chosen)
             if not changes:
-                self.refresh()
                 return call()
+            _touched.accounts = touched = set()
+            try:
+                result = call()
+            except BaseException:
+                # moto may have changed half of something: read those accounts again next time
+                for account in set(chosen if chosen is not None else snapshot.accounts_of(service)) | touched:
+                    self._loaded.pop((service, account), None)
+                raise
+            finally:
+                _touched.accounts = None
+            written = (set(chosen) | touched) if chosen is not None else snapshot.accounts_of(service)
+            if snapshot.has_shared(service):
+                written.add(snapshot.SHARED)
+            dumped = [(account, snapshot.dump(service, account)) for account in sorted(written)]
             with self.store.write() as conn:
-                self.refresh()
-                try:
-                    result = call()
-                except BaseException:
-                    # moto may have changed half of something: read the account again next time
-                    self._loaded.pop(service, None)
-                    raise
-                self._loaded[service] = self.store.put_snapshot(conn, service, snapshot.dump(service))
+                generations = [(account, self.store.put_snapshot(conn, service, account, data))
+                               for account, data in dumped]
+            self._loaded.update(((service, account), generation) for account, generation in generations)
             return result
 
     def empty(self) -> None:
         """Remove everything from the account (`reset`)."""
-        with self.store.lock:
+        with self._locked(None):
             self.store.empty()
             self.refresh()
 
@@ -171,7 +298,8 @@ def install_in_process() -> None:
             if account is None:
                 return original(self, request)
             service, _operation, changes = requests.classify(request.method, request.headers, request.url, request.body)
-            return account.run(service, changes, lambda: original(self, request))
+            return account.run(service, changes, lambda: original(self, request),
+                               lambda: requests.accounts_of(service, request.headers, request.url, request.body))
 
         BotocoreStubber.process_request = process_request
         _patched = True
@@ -192,6 +320,7 @@ def wsgi(app, account: Account):
         headers = {
             "Authorization": environ.get("HTTP_AUTHORIZATION", ""),
             "X-Amz-Target": environ.get("HTTP_X_AMZ_TARGET", ""),
+            "x-moto-account-id": environ.get("HTTP_X_MOTO_ACCOUNT_ID", ""),
         }
         url = environ.get("PATH_INFO", "/") + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else "")
         service, _operation, changes = requests.classify(environ.get("REQUEST_METHOD", "GET"), headers, url, body)
@@ -209,7 +338,7 @@ def wsgi(app, account: Account):
                 getattr(chunks, "close", lambda: None)()
 
         try:
-            chunks = account.run(service, changes, call)
+            chunks = account.run(service, changes, call, lambda: requests.accounts_of(service, headers, url, body))
         except StateError as exc:
             return _state_error(start_response, str(exc))
         status, response_headers, exc_info = captured["start"]

@@ -16,9 +16,15 @@ A wrong secret for an issued key goes on to the fidelity layer, which answers th
 signature error (InvalidSignatureException for KMS, SignatureDoesNotMatch elsewhere).
 
 KMS keys are per account in moto: a request naming another participant's key ARN (or a
-ciphertext made under it) would be "not found" there. On AWS it reaches the key and its
-key policy refuses: AccessDeniedException. The gate answers that, unless the key policy
-names the caller's account (cross-account grants are not simulated: moto then answers).
+ciphertext made under it) would be "not found" in the caller's account. On AWS it reaches
+the key, and the key policy decides. So the gate runs such a request in the key's account
+(moto's account header, set here after the caller's own was dropped), still signed by the
+caller, and the fidelity layer authorizes it as KMS does: AccessDeniedException ("...
+because no resource-based policy allows the kms:... action") unless the key policy allows
+the caller's account (and its IAM policies the caller) or the caller. Operations that KMS
+never allows across accounts (ScheduleKeyDeletion, DisableKey, PutKeyPolicy, ...) are
+refused with the same error whatever the key policy says. An alias name always means an
+alias of the caller's own account, as on AWS.
 """
 
 from __future__ import annotations
@@ -162,27 +168,55 @@ def _foreign_key(caller: str, region: str, key_ref: str | None, from_blob: bool)
     return None
 
 
-def _key_policy_names(key: Any, account_id: str) -> bool:
-    return account_id in str(getattr(key, "policy", "") or "")
+# The operations AWS KMS lets a principal of another account perform on a key (its key
+# policy and the caller's IAM policies permitting); any other operation on another
+# account's key fails whatever the policies say ("Cross-account use: No").
+CROSS_ACCOUNT_OPERATIONS = frozenset({
+    "CreateGrant", "Decrypt", "DescribeKey", "DeriveSharedSecret", "Encrypt", "GenerateDataKey",
+    "GenerateDataKeyPair", "GenerateDataKeyPairWithoutPlaintext", "GenerateDataKeyWithoutPlaintext",
+    "GenerateMac", "GetKeyRotationStatus", "GetPublicKey", "ListGrants", "ReEncrypt", "RetireGrant",
+    "RevokeGrant", "Sign", "Verify", "VerifyMac",
+})  # fmt: skip
 
 
-def cross_account_denial(params: dict, action: str, caller: str, region: str, caller_arn: str) -> str | None:
-    """The AccessDeniedException message for a KMS request that uses another account's key
-    whose key policy does not name the caller's account, else None."""
+def _account_of_key(key: Any) -> str:
+    return key.arn.split(":")[4]
+
+
+def cross_account(params: dict, action: str, caller: str, region: str, caller_arn: str) -> tuple[str | None, str | None]:
+    """(AccessDeniedException message, None) or (None, the account to run the request in)
+    for a KMS request that uses another account's key by key ARN or ciphertext; (None,
+    None) for a request on the caller's own keys. A request that may be made across
+    accounts runs in the key's account, where the fidelity layer authorizes it as KMS does
+    (the key policy must allow the caller's account or identity, and the caller's IAM
+    policies must allow it); any other operation on another account's key is refused."""
     refs = [("KeyId", params.get("KeyId"), False), ("DestinationKeyId", params.get("DestinationKeyId"), False),
             ("SourceKeyId", params.get("SourceKeyId"), False)]
     if action in ("Decrypt", "ReEncrypt") and not params.get("KeyId") and not params.get("SourceKeyId"):
         refs.append(("CiphertextBlob", _blob_key_id(params.get("CiphertextBlob")), True))
+    foreign = []
+    own = False
     for field, ref, from_blob in refs:
-        key = _foreign_key(caller, region, ref if isinstance(ref, str) else None, from_blob)
-        if key is None or _key_policy_names(key, caller):
+        if not isinstance(ref, str) or not ref:
+            continue
+        key = _foreign_key(caller, region, ref, from_blob)
+        if key is None:
+            own = True
             continue
         verb = {"DestinationKeyId": "ReEncryptTo", "SourceKeyId": "ReEncryptFrom"}.get(field, action)
         if action == "ReEncrypt" and field == "CiphertextBlob":
             verb = "ReEncryptFrom"
-        return (f"User: {caller_arn} is not authorized to perform: kms:{verb} on resource: {key.arn} "
-                f"because no resource-based policy allows the kms:{verb} action")
-    return None
+        foreign.append((verb, key))
+    if not foreign:
+        return None, None
+    accounts = {_account_of_key(key) for _verb, key in foreign}
+    if action in CROSS_ACCOUNT_OPERATIONS and len(accounts) == 1 and not (own and action == "ReEncrypt"):
+        return None, accounts.pop()
+    # not an operation KMS allows across accounts (or a ReEncrypt between two accounts,
+    # which the simulation cannot run in one account): refused as the key policy would
+    verb, key = foreign[0]
+    return (f"User: {caller_arn} is not authorized to perform: kms:{verb} on resource: {key.arn} "
+            f"because no resource-based policy allows the kms:{verb} action"), None
 
 
 def _caller_arn(account_id: str, access_key: str) -> str:
@@ -233,10 +267,13 @@ def wrap(app: Callable) -> Callable:
         if service == "kms" or _is_kms(environ):
             params = _kms_params(environ)
             record["context"] = bool(params.get("EncryptionContext"))
-            denial = cross_account_denial(params, operation, account_id, region or "", _caller_arn(account_id, access_key))
+            denial, key_account = cross_account(params, operation, account_id, region or "",
+                                                _caller_arn(account_id, access_key))
             if denial is not None:
                 record["outcome"] = "AccessDeniedException"
                 return _json_error(start_response, "400 Bad Request", "AccessDeniedException", denial)
+            if key_account is not None:  # moto runs it in the key's account, as the caller
+                environ["HTTP_X_MOTO_ACCOUNT_ID"] = key_account
 
         def recording_start(status, response_headers, exc_info=None):
             record["status"] = int(status.split(" ", 1)[0])

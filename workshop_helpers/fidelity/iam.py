@@ -42,12 +42,13 @@ def _invalid_key_error(is_kms: bool):
     return InvalidClientTokenIdError()
 
 
-def _moto_iam_request(self, iam_request_cls):
-    """moto's IAMRequest for this request: it checks the key, token and signature."""
+def _moto_iam_request(self, iam_request_cls, account_id: str):
+    """moto's IAMRequest for this request: it checks the key, token and signature against
+    the IAM of `account_id`, the account that issued the key."""
     parsed_url = urlparse(self.uri)
     path = self.raw_path + (f"?{parsed_url.query}" if parsed_url.query else "")
     return iam_request_cls(
-        account_id=self.current_account,
+        account_id=account_id,
         method=self.method,
         path=path,
         data=self.data,
@@ -57,11 +58,11 @@ def _moto_iam_request(self, iam_request_cls):
     )
 
 
-def _authenticate(self, iam_request_cls, is_kms: bool):
+def _authenticate(self, iam_request_cls, is_kms: bool, account_id: str):
     from moto.core.exceptions import InvalidClientTokenIdError, SignatureDoesNotMatchError
 
     try:
-        iam_request = _moto_iam_request(self, iam_request_cls)
+        iam_request = _moto_iam_request(self, iam_request_cls, account_id)
         iam_request.check_signature()
     except InvalidClientTokenIdError:
         raise _invalid_key_error(is_kms) from None
@@ -89,12 +90,19 @@ def authenticate_and_authorize(self, iam_request_cls: type, resource: str = "*")
         if is_kms:
             validation.check_request(self)
         return
-    principal = principals.identify(self.current_account, self.partition, self.get_access_key())
+    # The principal is looked up in the account that issued the key: the request may run
+    # in another account's backend (a class endpoint's cross-account KMS call, moto's
+    # account header), where it is authorized as that caller, as on AWS.
+    from moto.iam.models import get_account_id_from
+
+    access_key = self.get_access_key()
+    issuer = get_account_id_from(access_key)
+    principal = principals.identify(issuer, self.partition, access_key)
     if principal is None:  # a key this backend did not issue acts as the account root
         if is_kms:
             validation.check_request(self)
         return
-    iam_request = _authenticate(self, iam_request_cls, is_kms)
+    iam_request = _authenticate(self, iam_request_cls, is_kms, issuer)
     if not principal.active:
         raise _invalid_key_error(is_kms)
     if principals.is_expired(principal):

@@ -143,6 +143,7 @@ def _grant_allows(grant: Any, principal: Principal, check: Check) -> bool:
 def authorize(principal: Principal, check: Check) -> None:
     """Raise AccessDeniedException unless `principal` may do `check`."""
     context = dict(check.context)
+    context["kms:calleraccount"] = [principal.account_id]  # the caller's, also on another account's key
     context["aws:principalarn"] = [principal.role_arn or principal.arn]
     context["aws:principalaccount"] = [principal.account_id]
     if principal.user_name:
