@@ -74,9 +74,13 @@ class Table(Rich):
             cells = [f"<th scope='row' style='text-align:left'>{esc(row[0])}</th>"] if row else []
             # ARNs break only after ':' or '/' (the <wbr>), never inside a word; other values
             # (masked keys, shortened blobs) stay whole, as tests/nbval-sanitize.cfg expects
+            # (plain <code> for those, so a KeyMaterialId stays near its label for the
+            # secret scanner)
             cells += [
                 f"<td style='text-align:left'><code style='word-break:normal;overflow-wrap:normal'>"
-                f"{esc_breakable(c) if c.startswith('arn:') else esc(c)}</code></td>"
+                f"{esc_breakable(c)}</code></td>"
+                if c.startswith("arn:")
+                else f"<td style='text-align:left'><code>{esc(c)}</code></td>"
                 for c in row[1:]
             ]
             if self.notes:
