@@ -53,6 +53,7 @@ lab: install
 
 test: install
 	$(BIN)/python tests/ensure_browser.py
+	$(BIN)/python tests/ensure_esdk_cli.py
 	$(BIN)/python -m pytest
 
 test-fast: install
@@ -63,4 +64,4 @@ bench: install
 	$(BIN)/python benchmarks/account_bench.py
 
 clean:
-	rm -rf $(VENV) workshop-data .pytest_cache
+	rm -rf $(VENV) .venv-esdk-cli workshop-data .pytest_cache

@@ -28,8 +28,8 @@ sizes, each measured in a fresh Python process: its peak RSS (VmHWM, reset throu
 /proc/self/clear_refs just before the call) minus its RSS just before. RSS counts
 everything, OpenSSL's and the threads' allocations included, which tracemalloc would miss.
 
-Everything runs against in-process moto (`connect("moto")`) with a plain create_key()
-key; KMS is called once per message, so the backend does not matter for throughput.
+Everything runs against in-process moto (`connect("moto")`, in a throwaway in-memory
+account) with a plain create_key() key; KMS is called once per message, so the backend does not matter for throughput.
 A warm-up run (untimed) of every fast side comes first: on a VM the first touch of fresh
 memory pages is slow, and that would favour whichever side goes second.
 """
@@ -50,6 +50,9 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+# A throwaway in-memory account: the benchmark's keys never land in the learner's own
+# account on disk (and an account written by another version cannot stop it).
+os.environ["KMS_WORKSHOP_STATE_DIR"] = "memory"
 
 from workshop_helpers import connect, envelope  # noqa: E402
 from workshop_helpers import openssl as openssl_commands  # noqa: E402

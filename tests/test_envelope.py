@@ -14,6 +14,7 @@ both ways is in test_envelope_interop.py.
 from __future__ import annotations
 
 import base64
+import errno
 import hashlib
 import os
 import signal
@@ -21,6 +22,7 @@ import struct
 import subprocess
 import sys
 import textwrap
+import threading
 import tracemalloc
 from pathlib import Path
 
@@ -983,6 +985,39 @@ def test_interrupt_midway_leaves_no_output(kms, key_arn, sealed_file, side):
         else:
             _open(sealed, target, kms, key_arn, progress=interrupt)
     assert not target.exists() and leftovers(sealed.parent) == []
+    assert pipeline_threads() == []
+
+
+def pipeline_threads() -> list[str]:
+    """The engine's worker threads still alive (the writer, the hasher)."""
+    return [t.name for t in threading.enumerate() if t.name.startswith("envelope-")]
+
+
+@pytest.mark.parametrize("side", ["encrypt", "decrypt"])
+def test_a_failed_write_in_the_writer_thread_surfaces_and_stops_every_thread(kms, key_arn, sealed_file, side,
+                                                                              monkeypatch):
+    """A full disk met by the writer thread: the caller gets that OSError, no output, no thread left."""
+    from workshop_helpers.envelope import pipeline
+
+    sealed, _ = sealed_file
+    real_write, calls = pipeline.Writer._write, []
+
+    def write(self, view, offset):
+        calls.append(threading.current_thread().name)
+        if len(calls) == 3:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real_write(self, view, offset)
+
+    monkeypatch.setattr(pipeline.Writer, "_write", write)
+    target = sealed.parent / "out"
+    with pytest.raises(OSError, match="No space left"):
+        if side == "encrypt":
+            encrypt_file(sealed.parent / "plain", target, key_id=key_arn, encryption_context=CONTEXT,
+                         kms_client=kms, frame_size=FRAME)
+        else:
+            _open(sealed, target, kms, key_arn)
+    assert calls[2] == "envelope-writer"
+    assert not target.exists() and leftovers(sealed.parent) == [] and pipeline_threads() == []
 
 
 unnamed_files = pytest.mark.skipif(not hasattr(os, "O_TMPFILE") or not Path("/proc/self/fd").is_dir(),

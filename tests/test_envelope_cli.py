@@ -5,9 +5,11 @@ else moto's own ThreadedMotoServer in a subprocess. Bad input must give one line
 stderr, a non-zero exit, no traceback and no output file.
 
 The official aws-encryption-cli (PyPI aws-encryption-sdk-cli) decrypts what `encrypt`
-writes and the reverse, when it is installed: its pins (aws-encryption-sdk ~= 3.1) clash
-with this project's, so it lives in a virtual environment of its own, found through
-$AWS_ENCRYPTION_CLI (the executable) or on PATH; without it those tests skip.
+writes and the reverse, against the same endpoint (AWS_ENDPOINT_URL_KMS). Its pins
+(aws-encryption-sdk ~= 3.1) clash with this project's, so it lives in a virtual
+environment of its own, .venv-esdk-cli/, which tests/ensure_esdk_cli.py makes from
+constraints-esdk-cli.txt (`make test` runs it); $AWS_ENCRYPTION_CLI names another
+executable. Without one those tests skip, or fail when CI=true.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ import base64
 import os
 import pty
 import select
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -26,6 +27,7 @@ from pathlib import Path
 import boto3
 import pytest
 
+from ensure_esdk_cli import MISSING_MESSAGE as ESDK_CLI_MISSING, find_cli, in_ci
 from workshop_helpers import envelope
 from workshop_helpers.cli import COMMANDS
 from workshop_helpers.cli.envelope_files import parse_context
@@ -355,46 +357,50 @@ def test_signed_files_and_requiring_a_signature(endpoint, key, sealed, plain, tm
 # --- the official aws-encryption-cli, both ways --------------------------------------------------
 
 
-def _aws_encryption_cli() -> str | None:
-    return os.environ.get("AWS_ENCRYPTION_CLI") or shutil.which("aws-encryption-cli")
+@pytest.fixture(scope="module")
+def aws_encryption_cli() -> str:
+    """The CLI's executable (tests/ensure_esdk_cli.py makes its venv); without it, fail when
+    CI=true, else skip."""
+    found = find_cli()
+    if found:
+        return found
+    if in_ci():
+        pytest.fail(f"CI=true: {ESDK_CLI_MISSING}")
+    pytest.skip(ESDK_CLI_MISSING)
 
 
-needs_aws_encryption_cli = pytest.mark.skipif(
-    not _aws_encryption_cli(),
-    reason="aws-encryption-cli not installed (its pins clash with this project's: install aws-encryption-sdk-cli "
-           "in a virtual environment of its own and set AWS_ENCRYPTION_CLI to its executable)",
-)
-
-
-def their_cli(endpoint, *args: str) -> subprocess.CompletedProcess:
-    env = clean_env(AWS_ENDPOINT_URL=endpoint.url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
+def their_cli(executable: str, endpoint, *args: str) -> subprocess.CompletedProcess:
+    """The official CLI against `endpoint`: it has no endpoint option, but its botocore
+    clients take AWS_ENDPOINT_URL_KMS; serve routes their SigV4-signed requests by credential scope."""
+    env = clean_env(AWS_ENDPOINT_URL_KMS=endpoint.url, AWS_ACCESS_KEY_ID="testing", AWS_SECRET_ACCESS_KEY="testing",
                     AWS_DEFAULT_REGION=REGION)
     env.pop("KMS_WORKSHOP_STATE_DIR", None)
-    return subprocess.run([_aws_encryption_cli(), *args, "--commitment-policy", "require-encrypt-require-decrypt",
+    return subprocess.run([executable, *args, "--commitment-policy", "require-encrypt-require-decrypt",
                            "--suppress-metadata"], env=env, capture_output=True, text=True, timeout=120)
 
 
 THEIR_CONTEXT = ["--encryption-context", "project=workshop", "purpose=cli-tests"]
 
 
-@needs_aws_encryption_cli
 @pytest.mark.parametrize("signed", [False, True], ids=["0x0478", "0x0578"])
-def test_the_aws_encryption_cli_decrypts_what_encrypt_writes(endpoint, key, plain, tmp_path, signed):
+def test_the_aws_encryption_cli_decrypts_what_encrypt_writes(aws_encryption_cli, endpoint, key, plain, tmp_path,
+                                                             signed):
     ours = tmp_path / "ours.encrypted"
     args = ["--signed"] if signed else []
     assert cli(endpoint, "encrypt", str(plain), str(ours), "--key-id", key[0], *args, *CONTEXT_ARGS).returncode == 0
-    result = their_cli(endpoint, "--decrypt", "--input", str(ours), "--output", str(tmp_path / "back"),
+    result = their_cli(aws_encryption_cli, endpoint, "--decrypt", "--input", str(ours),
+                       "--output", str(tmp_path / "back"),
                        "--wrapping-keys", f"key={key[0]}", *THEIR_CONTEXT)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "back").read_bytes() == plain.read_bytes()
 
 
-@needs_aws_encryption_cli
 @pytest.mark.parametrize("algorithm", [None, "AES_256_GCM_HKDF_SHA512_COMMIT_KEY"], ids=["default", "0x0478"])
-def test_decrypt_reads_what_the_aws_encryption_cli_writes(endpoint, key, plain, tmp_path, algorithm):
+def test_decrypt_reads_what_the_aws_encryption_cli_writes(aws_encryption_cli, endpoint, key, plain, tmp_path,
+                                                          algorithm):
     theirs = tmp_path / "theirs.encrypted"
     args = ["--algorithm", algorithm] if algorithm else []
-    result = their_cli(endpoint, "--encrypt", "--input", str(plain), "--output", str(theirs),
+    result = their_cli(aws_encryption_cli, endpoint, "--encrypt", "--input", str(plain), "--output", str(theirs),
                        "--wrapping-keys", f"key={key[0]}", *THEIR_CONTEXT, *args)
     assert result.returncode == 0, result.stderr
     header = envelope.read_header(theirs)
@@ -402,3 +408,31 @@ def test_decrypt_reads_what_the_aws_encryption_cli_writes(endpoint, key, plain, 
     result = cli(endpoint, "decrypt", str(theirs), str(tmp_path / "back"), "--key-id", key[1], *CONTEXT_ARGS)
     assert result.returncode == 0, result.stderr
     assert (tmp_path / "back").read_bytes() == plain.read_bytes()
+
+
+def test_the_cli_venv_counts_only_when_its_stamp_matches_the_constraints(tmp_path, monkeypatch):
+    """ensure_esdk_cli.py's idempotence: a venv made from other constraints is remade, not used."""
+    import ensure_esdk_cli as ensure
+
+    venv = tmp_path / "venv"
+    executable = venv / "bin" / "aws-encryption-cli"
+    executable.parent.mkdir(parents=True)
+    executable.write_text("#!/bin/sh\necho aws-encryption-sdk-cli/4.3.0\n")
+    executable.chmod(0o755)
+    constraints = tmp_path / "constraints.txt"
+    constraints.write_text("aws-encryption-sdk-cli==4.3.0\n")
+    monkeypatch.delenv(ensure.ENV_VAR, raising=False)
+    monkeypatch.setattr(ensure, "VENV", venv)
+    monkeypatch.setattr(ensure, "STAMP", venv / ".installed")
+    monkeypatch.setattr(ensure, "CONSTRAINTS", constraints)
+    assert ensure.find_cli() is None  # no stamp: never finished
+    (venv / ".installed").write_text(ensure.wanted_stamp())
+    assert ensure.find_cli() == str(executable)
+    assert ensure.check_version(str(executable)) == "aws-encryption-sdk-cli/4.3.0"
+    constraints.write_text("aws-encryption-sdk-cli==4.2.0\n")
+    assert ensure.find_cli() is None  # constraints changed: out of date
+    monkeypatch.setenv("CI", "true")
+    monkeypatch.setattr(ensure, "make_venv", lambda: (_ for _ in ()).throw(RuntimeError("pip install failed")))
+    assert ensure.main([]) == 1
+    monkeypatch.setenv("CI", "")
+    assert ensure.main([]) == 0

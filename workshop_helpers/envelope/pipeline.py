@@ -40,6 +40,12 @@ from .refusals import (
 
 Progress = Callable[[int, int], Any]
 
+# Signed decrypt: record buffers in flight through the hasher, and spare plaintext buffers
+# for the writer, so that a slow write or a late read seldom starves the hasher, the
+# suite's bottleneck, of its next frame (1 MiB each at the default frame size).
+READ_BUFFERS_SIGNED = 6
+WRITE_EXTRA_SIGNED = 2
+
 
 def write_all(sink: BinaryIO, view) -> None:
     """Raw files may write short; keep going until every byte is out."""
@@ -315,14 +321,14 @@ def decrypt_frames(
     # A final frame can be 8 bytes longer than a regular one.
     record_size = fmt.FINAL_FRAME_OVERHEAD + frame_size
     signed = header.signed
-    pool = _ReadPool(record_size, 4 if signed else 1)
+    pool = _ReadPool(record_size, READ_BUFFERS_SIGNED if signed else 1)
     aead = keys.aead
     message_id = header.message_id
     regular_prefix = message_id + fmt.FRAME_AAD_LABEL
     final_prefix = message_id + fmt.FINAL_FRAME_AAD_LABEL
     total = input_size(source) if progress else 0
     consumed = len(header.raw)
-    with Writer(sink, frame_size) as writer:
+    with Writer(sink, frame_size, extra_buffers=WRITE_EXTRA_SIGNED if signed else 0) as writer:
         hasher = Hasher(pool.put) if signed else None
         try:
             if hasher:
