@@ -455,3 +455,29 @@ def test_every_svg_has_a_text_alternative():
     for name, html in _every_output().items():
         for svg in re.findall(r"<svg\b.*?</svg>", html, flags=re.S):
             _svg_ok(svg)
+
+
+def test_expected_error_box_reads_left_to_right_and_keeps_arns_whole():
+    # JupyterLab right-aligns table cells: the box's values are left-aligned; a long message
+    # wraps at its spaces, and its ARN only after ':' or '/' (never at the hyphens of eu-west-1).
+    arn = "arn:aws:kms:eu-west-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+    error = ClientError({"Error": {"Code": "AccessDeniedException", "Message": f"User is not authorized on {arn}"}},
+                        "Decrypt")
+    with display.expect_error("AccessDeniedException", quiet=True) as caught:
+        raise error
+    html = caught.html()
+    assert html.count("text-align:left") >= 4 and "white-space:nowrap'>Error code</th>" in html
+    assert "<span style='white-space:nowrap'>eu-west-1</span>:<wbr>" in html
+    assert "User is not authorized on " in html
+
+
+def test_trail_table_fits_long_values_without_breaking_them():
+    from workshop_helpers.display.trail import TrailTable
+
+    public_key = "A" * 40 + "xyz0123456789=="
+    record = {"eventTime": "2026-01-01T10:11:12Z", "eventName": "Decrypt",
+              "requestParameters": {"encryptionContext": {"aws-crypto-public-key": public_key}}}
+    html = TrailTable([record]).html()
+    assert html.count(public_key) == 1  # shown by its ends ...
+    assert f'title="{public_key}"' in html and ">AAAAAAAAAA…6789==<" in html  # ... whole in the tooltip
+    assert ">10:11:12Z</span>" in html and 'title="2026-01-01T10:11:12Z"' in html

@@ -88,8 +88,9 @@ def check_hand_encryption(sealed, data_key) -> CheckResult:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     if not _is_bytes(sealed):
-        return _hint("build nonce + AESGCM(data_key).encrypt(nonce, b'attack at dawn', None) with a "
-                     "fresh 12-byte nonce (os.urandom(12)).")
+        return _hint("build nonce + AESGCM(key).encrypt(nonce, b'attack at dawn', None), with the "
+                     "plaintext data key you pass as the second argument (exercise_key in notebook 03) "
+                     "and a fresh 12-byte nonce (os.urandom(12)).")
     if not _is_bytes(data_key) or len(data_key) not in (16, 24, 32):
         return _hint("pass the plaintext data key (bytes) as the second argument.")
     sealed = bytes(sealed)

@@ -15,7 +15,7 @@ import contextlib
 from typing import Iterator
 
 from ..errors import aws_error_code, aws_error_message
-from ._html import Rich, esc, show
+from ._html import Rich, esc, esc_breakable, show
 
 
 def error_code(exc: BaseException) -> str:
@@ -78,9 +78,13 @@ class CaughtError(Rich):
         rows.append(("Error code", self.code))
         silent = "(the service sent no message)" if aws_error_code(self.exception) else "(no message)"
         rows.append(("Message", self.message or silent))
+        # Left-aligned (JupyterLab right-aligns table cells); the message wraps at its spaces,
+        # and an ARN or id inside it only after a ':' or '/', never at its hyphens.
         body = "".join(
-            f"<tr><th scope='row' style='text-align:left;padding-right:1em'>{esc(k)}</th>"
-            f"<td><code>{esc(v)}</code></td></tr>"
+            f"<tr><th scope='row' style='text-align:left;vertical-align:top;padding-right:1em;"
+            f"white-space:nowrap'>{esc(k)}</th>"
+            f"<td style='text-align:left;vertical-align:top'><code style='word-break:normal;"
+            f"overflow-wrap:normal'>{_wrapping(str(v))}</code></td></tr>"
             for k, v in rows
         )
         return (
@@ -91,6 +95,11 @@ class CaughtError(Rich):
             "<strong>Refused, as expected</strong>"
             f"<table style='margin-top:.3em'>{body}</table></div>"
         )
+
+
+def _wrapping(text: str) -> str:
+    """Escaped text that breaks at spaces, and inside long tokens only after ':' or '/'."""
+    return " ".join(esc_breakable(word) if ("/" in word or ":" in word) else esc(word) for word in text.split(" "))
 
 
 @contextlib.contextmanager

@@ -104,12 +104,26 @@ def _result_of(record: dict) -> str:
     return "OK"
 
 
+_LONG_TOKEN = 24  # characters: longer unbreakable values are shortened, or the table outgrows the page
+
+
+def _time_html(value: str) -> str:
+    """The time of day (the date is the same all workshop long); the whole timestamp in a tooltip."""
+    shown = value[11:] if len(value) >= 19 and value[10:11] == "T" else value
+    return f'<span class="{VAR_CLASS}" title="{esc(value)}">{esc(shown)}</span>'
+
+
 def _html_value(text: str) -> str:
     """Escape `text`, wrapping the parts that vary between runs in kw-var spans."""
     out, last = [], 0
     for match in _VARYING.finditer(text):
         out.append(esc_breakable(text[last : match.start()]))
-        out.append(var_span(match.group(0)))
+        token = match.group(0)
+        if len(token) > _LONG_TOKEN and "-" not in token:
+            # a long base64 value (the signed suite's public key): its ends, the whole in a tooltip
+            out.append(f'<span class="{VAR_CLASS}" title="{esc(token)}">{esc(token[:10])}…{esc(token[-6:])}</span>')
+        else:
+            out.append(var_span(token))
         last = match.end()
     out.append(esc_breakable(text[last:]))
     return "".join(out)
@@ -132,7 +146,6 @@ _STYLE = (
     # ARNs break only at the <wbr> after ':' and '/', never mid-word
     ".kw-trail code{white-space:normal;word-break:normal;overflow-wrap:normal;"
     "color:var(--jp-content-font-color1, #111827);background:none}"
-    ".kw-trail .kw-var{white-space:nowrap}"
     ".kw-trail td.kw-nowrap{white-space:nowrap}"
     "</style>"
 )
@@ -188,7 +201,7 @@ class TrailTable(Rich):
                 message = row["errorMessage"]
                 result = f"<strong>{result}</strong>" + (f"<br><small>{esc(message)}</small>" if message else "")
             cells = [
-                var_span(str(row["time"])),
+                _time_html(str(row["time"])),
                 f"<strong>{esc(row['event'])}</strong>",
                 f"<code>{_html_value(str(row['key']))}</code>" if row["key"] else "–",
                 context,
@@ -197,7 +210,7 @@ class TrailTable(Rich):
                 result,
             ]
             tds = "".join(
-                f"<td style='{_CELL}{'white-space:nowrap;' if i < 2 else ''}'>{c}</td>" for i, c in enumerate(cells)
+                f"<td style='{_CELL}{'white-space:nowrap;' if i == 0 else ''}'>{c}</td>" for i, c in enumerate(cells)
             )
             body.append(f"<tr class='{classes}'>{tds}</tr>")
         # A wide table scrolls inside its own region, which takes the keyboard focus, so the
