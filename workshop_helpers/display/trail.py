@@ -50,6 +50,7 @@ _DETAIL_KEYS = (
 )
 
 COLUMNS = ("time", "event", "key", "encryption context", "details", "caller", "result")
+HTML_COLUMNS = ("time", "call (by whom, result)", "key", "encryption context", "details")
 
 
 def _key_of(record: dict) -> str:
@@ -184,7 +185,9 @@ class TrailTable(Rich):
             return (
                 f"<p role='status'><strong>{caption}:</strong> no KMS call recorded.</p>"
             )
-        head = "".join(f"<th scope='col' style='{_CELL}'>{esc(c)}</th>" for c in COLUMNS)
+        # Five columns, not seven: the call cell also says who made it and how it ended, so
+        # the table fits a notebook's width beside JupyterLab's side panel.
+        head = "".join(f"<th scope='col' style='{_CELL}'>{esc(c)}</th>" for c in HTML_COLUMNS)
         body = []
         for row in self.rows():
             classes = " ".join(c for c, on in (("kw-sim", row["simulated"]), ("kw-fail", row["failed"])) if on)
@@ -193,21 +196,20 @@ class TrailTable(Rich):
                 for k, v in row["encryption context"].items()
             ) or "<span aria-label='none'>–</span>"
             details = "<br>".join(f"{esc(k)}: <code>{_html_value(v)}</code>" for k, v in row["details"]) or "–"
-            caller = esc(row["caller"])
+            caller = "by " + esc(row["caller"])
             if row["simulated"]:
-                caller = "<strong>SIMULATED</strong><br>" + esc(str(row["caller"]).replace(" (simulated)", ""))
+                caller = "by <strong>SIMULATED</strong> " + esc(str(row["caller"]).replace(" (simulated)", ""))
             result = esc(row["result"])
             if row["failed"]:
                 message = row["errorMessage"]
                 result = f"<strong>{result}</strong>" + (f"<br><small>{esc(message)}</small>" if message else "")
+            call = f"<strong>{esc(row['event'])}</strong><br><small>{caller}</small><br>{result}"
             cells = [
                 _time_html(str(row["time"])),
-                f"<strong>{esc(row['event'])}</strong>",
+                call,
                 f"<code>{_html_value(str(row['key']))}</code>" if row["key"] else "–",
                 context,
                 details,
-                caller,
-                result,
             ]
             tds = "".join(
                 f"<td style='{_CELL}{'white-space:nowrap;' if i == 0 else ''}'>{c}</td>" for i, c in enumerate(cells)
