@@ -79,7 +79,7 @@ def ebs_diagram(step: str | None = None) -> Diagram:
         note(235, 216, "Decrypt", attach),
         path("M140,148 L140,22 L790,22 L790,88", attach),
         note(460, 16, "3 KMS returns the plaintext data key to the EC2 host", attach),
-        # 3: the host encrypts what the instance writes, decrypts what it reads
+        # 4: the host encrypts what the instance writes, decrypts what it reads
         path("M727,224 L727,155", io),
         path("M703,155 L703,224", io),
         note(735, 194, "plaintext", io, anchor="start"),
@@ -87,12 +87,12 @@ def ebs_diagram(step: str | None = None) -> Diagram:
         path("M512,262 L613,166", io),
         note(560, 178, "4 encrypt", io),
         note(578, 238, "decrypt", io),
-        # 4: detach
-        label(715, 302, "5 at detach the host drops the key", weight=700 if detach else 400),
-        label(420, 336, "every KMS call carries the encryption context aws:ebs:id = the volume id"),
+        # 5: detach (below the host's frame, not on its border)
+        label(715, 326, "5 at detach the host drops the key", weight=700 if detach else 400),
+        label(420, 346, "every KMS call carries the encryption context aws:ebs:id = the volume id"),
     ]
     title = "Amazon EBS encryption with KMS" + (f": {step}" if step else "")
-    return Diagram(_svg(840, 346, title, EBS_TEXT[step], "".join(body), uid), title, EBS_TEXT[step])
+    return Diagram(_svg(840, 356, title, EBS_TEXT[step], "".join(body), uid), title, EBS_TEXT[step])
 
 
 def _segment(x, y, w, h, title, lines, hot=False) -> str:

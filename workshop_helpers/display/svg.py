@@ -170,17 +170,17 @@ def envelope_diagram(highlight: str | None = None) -> Diagram:
     ]
     if h == "decrypt":
         body += [
-            _arrow(250, 250, 182, 180, True, "Decrypt", dashed=True, marker=uid),
-            _arrow(182, 140, 250, 75, True, "plaintext key", marker=uid),
+            _arrow(250, 250, 182, 180, True, "Decrypt", dashed=True, marker=uid, lx=243, ly=203),
+            _arrow(182, 140, 250, 75, True, "plaintext key", marker=uid, lx=264, ly=126),  # label clear of the KMS border
             _arrow(575, 222, 575, 98, True, "", marker=uid),
-            _arrow(420, 80, 560, 160, True, "decrypts", marker=uid),
+            _arrow(430, 80, 545, 210, True, "decrypts", marker=uid),  # onto the ciphertext it opens
         ]
     else:
         body += [
-            _arrow(182, 145, 248, 80, hot["dk"] and h == "generate", "GenerateDataKey", marker=uid),
+            _arrow(182, 145, 248, 80, hot["dk"] and h == "generate", "GenerateDataKey", marker=uid, lx=272, ly=128),
             _arrow(182, 175, 248, 240, hot["edk"] and h == "generate", "", marker=uid),
             _arrow(575, 98, 575, 220, h == "encrypt", "", marker=uid),
-            _arrow(420, 80, 560, 170, h == "encrypt", "encrypts", marker=uid),
+            _arrow(430, 80, 545, 210, h == "encrypt", "encrypts", marker=uid),  # onto the ciphertext it makes
         ]
     if h == "store":
         body.append(label(335, 115, "discarded after use", weight=700))
