@@ -239,17 +239,17 @@ def key_lifecycle_diagram(current: str | None = None) -> Diagram:
     uid = f"kw-lifecycle-{current or 'all'}-{next(_ids)}"
     pos = {
         "PendingImport": (10, 40),
-        "Enabled": (290, 40),
-        "Disabled": (290, 180),
-        "PendingDeletion": (560, 110),
-        "Deleted": (810, 110),
+        "Enabled": (320, 40),
+        "Disabled": (320, 180),
+        "PendingDeletion": (600, 110),
+        "Deleted": (850, 110),
     }
     subs = {
         "PendingImport": "no key material yet",
         "Enabled": "encrypts and decrypts",
         "Disabled": "unusable, reversible",
         "PendingDeletion": "7 to 30 days, unusable",
-        "Deleted": "gone, with its ciphertexts",
+        "Deleted": "its ciphertexts unreadable",
     }
     w, h = 170, 56
     body = [_box(x, y, w, h, s, subs[s], s == current) for s, (x, y) in pos.items()]
@@ -258,18 +258,19 @@ def key_lifecycle_diagram(current: str | None = None) -> Diagram:
         x, y = pos[state]
         return {"r": (x + w, y + h / 2), "l": (x, y + h / 2), "b": (x + w / 2, y + h), "t": (x + w / 2, y)}[side]
 
-    def arrow(a, sa, b, sb, label):
+    def arrow(a, sa, b, sb, label, lx=None, ly=None):
         (x1, y1), (x2, y2) = mid(a, sa), mid(b, sb)
-        return _arrow(x1, y1, x2 - (2 if x2 > x1 else 0), y2, False, label, marker=uid)
+        return _arrow(x1, y1, x2 - (2 if x2 > x1 else 0), y2, False, label, marker=uid, lx=lx, ly=ly)
 
     body += [
-        arrow("PendingImport", "r", "Enabled", "l", "ImportKeyMaterial"),
-        _arrow(355, 96, 355, 178, False, "", marker=uid),
-        _arrow(395, 178, 395, 98, False, "", marker=uid),
-        label(403, 142, "disable / enable", anchor="start"),
-        arrow("Enabled", "r", "PendingDeletion", "t", "ScheduleKeyDeletion"),
-        arrow("PendingDeletion", "b", "Disabled", "r", "CancelKeyDeletion"),
-        arrow("PendingDeletion", "r", "Deleted", "l", "window ends"),
+        # every label beside its line, in a gap, never across a line or a box's border
+        arrow("PendingImport", "r", "Enabled", "l", "ImportKeyMaterial", ly=60),
+        _arrow(385, 96, 385, 178, False, "", marker=uid),
+        _arrow(425, 178, 425, 98, False, "", marker=uid),
+        label(433, 142, "disable / enable", anchor="start"),
+        arrow("Enabled", "r", "PendingDeletion", "t", "ScheduleKeyDeletion", lx=640, ly=70),
+        arrow("PendingDeletion", "b", "Disabled", "r", "CancelKeyDeletion", lx=590, ly=222),
+        arrow("PendingDeletion", "r", "Deleted", "l", "window ends", ly=130),
     ]
     title = "Life cycle of a KMS key" + (f": now {current}" if current else "")
     desc = (
@@ -279,4 +280,4 @@ def key_lifecycle_diagram(current: str | None = None) -> Diagram:
         "cancelled, which leaves the key Disabled."
         + (f" The key is now {current}." if current else "")
     )
-    return Diagram(_svg(990, 250, title, desc, "".join(body), uid), title, desc)
+    return Diagram(_svg(1030, 250, title, desc, "".join(body), uid), title, desc)
