@@ -72,6 +72,23 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+def private_jupyter_dirs(root: Path) -> tuple[dict[str, Path], dict[str, str]]:
+    """Jupyter's config, data, runtime, settings and workspaces folders under `root` (made
+    here), and the environment that points Jupyter at them: never the user's own."""
+    dirs = {name: root / name for name in ("config", "data", "runtime", "settings", "workspaces")}
+    for path in dirs.values():
+        path.mkdir(parents=True, exist_ok=True)
+    env = {
+        "JUPYTER_CONFIG_DIR": str(dirs["config"]),
+        "JUPYTER_DATA_DIR": str(dirs["data"]),
+        "JUPYTER_RUNTIME_DIR": str(dirs["runtime"]),
+        "JUPYTERLAB_SETTINGS_DIR": str(dirs["settings"]),
+        "JUPYTERLAB_WORKSPACES_DIR": str(dirs["workspaces"]),
+        "JUPYTER_PLATFORM_DIRS": "1",
+    }
+    return dirs, env
+
+
 class LabServer:
     """One JupyterLab server over a temporary copy of `notebooks`.
 
@@ -93,21 +110,13 @@ class LabServer:
     def env(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("BINDER_", "KMS_WORKSHOP_", "JUPYTER"))}
         env["KMS_WORKSHOP_STATE_DIR"] = "memory"  # never the user's own account
-        dirs = {}
-        for name in ("config", "data", "runtime", "settings", "workspaces"):
-            dirs[name] = self.workdir / "jupyter" / name
-            dirs[name].mkdir(parents=True, exist_ok=True)
+        dirs, jupyter_env = private_jupyter_dirs(self.workdir / "jupyter")
         for rel, values in self.user_settings.items():
             path = dirs["settings"] / rel
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(json.dumps(values, indent=2))
         env.update(
-            JUPYTER_CONFIG_DIR=str(dirs["config"]),
-            JUPYTER_DATA_DIR=str(dirs["data"]),
-            JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
-            JUPYTERLAB_SETTINGS_DIR=str(dirs["settings"]),
-            JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]),
-            JUPYTER_PLATFORM_DIRS="1",
+            jupyter_env,
             KMS_WORKSHOP_BACKEND="moto",
             PYTHONUNBUFFERED="1",
         )

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from browser_support import free_port
+from browser_support import free_port, private_jupyter_dirs
 
 ROOT = Path(__file__).resolve().parent.parent
 OVERRIDES = json.loads((ROOT / "binder" / "overrides.json").read_text())
@@ -43,17 +43,10 @@ def make_lab(tmp_path):
         pytest.skip("make is not installed")
     port, token = free_port(), secrets.token_hex(16)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("JUPYTER", "KMS_WORKSHOP_", "BINDER_"))}
-    dirs = {name: tmp_path / name for name in ("config", "data", "runtime", "settings", "workspaces")}
-    for path in dirs.values():
-        path.mkdir()
+    dirs, jupyter_env = private_jupyter_dirs(tmp_path)
     (dirs["config"] / "jupyter_server_config.json").write_text(json.dumps({"ServerApp": {"open_browser": False}}))
     env.update(
-        JUPYTER_CONFIG_DIR=str(dirs["config"]),
-        JUPYTER_DATA_DIR=str(dirs["data"]),
-        JUPYTER_RUNTIME_DIR=str(dirs["runtime"]),
-        JUPYTERLAB_SETTINGS_DIR=str(dirs["settings"]),
-        JUPYTERLAB_WORKSPACES_DIR=str(dirs["workspaces"]),
-        JUPYTER_PLATFORM_DIRS="1",
+        jupyter_env,
         JUPYTER_TOKEN=token,
         KMS_WORKSHOP_STATE_DIR="memory",
     )

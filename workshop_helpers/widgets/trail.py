@@ -79,16 +79,18 @@ class TrailWidget:
             errors_only=bool(self.failures_box.value),
         )
 
+    def _shown(self, matching: list[dict]) -> list[dict]:
+        return matching[-self.last:] if self.last and self.since is None else matching
+
     def records(self) -> list[dict]:
         """The records the table shows: those matching the filters, the last `last` of them."""
-        records = self._matching()
-        return records[-self.last:] if self.last and self.since is None else records
+        return self._shown(self._matching())
 
     def refresh(self) -> int:
         """Redraw; returns how many rows are shown."""
         with self._lock:
             matching = self._matching()
-            records = matching[-self.last:] if self.last and self.since is None else matching
+            records = self._shown(matching)
             self.table.value = trail_table(records, title=self.title).html()
             following = "following new calls" if self.follow_box.value else "press Refresh for new calls"
             scope = (f" (the last {len(records)} of {len(matching)})" if len(records) < len(matching) else "")
