@@ -30,20 +30,20 @@ $(STAMP): pyproject.toml $(LOCK)
 	@$(NEED_PYTHON)
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[test]'
+	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[test,lint]'
 	@touch $@
 
 lock:
 	@$(NEED_PYTHON)
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
-	$(BIN)/uv pip compile pyproject.toml --extra test --universal --python-version $(LOCK_PYTHON) \
+	$(BIN)/uv pip compile pyproject.toml --extra test --extra lint --universal --python-version $(LOCK_PYTHON) \
 		$(if $(UPGRADE),--upgrade) --no-header --quiet --output-file $(LOCK)
 	{ echo "# Constraints (lock) file: pip install -c $(LOCK) -e '.[test]'. Do not edit: run make lock."; \
-	  echo "# Exact versions for pyproject.toml's ranges (runtime + [test]), universal resolution"; \
+	  echo "# Exact versions for pyproject.toml's ranges (runtime + [test] + [lint]), universal resolution"; \
 	  echo "# for Python >=$(LOCK_PYTHON) (lines with markers apply to some Python versions/platforms only)."; \
 	  echo "# Made on $$($(BIN)/python -c 'import platform as p; print("Python", p.python_version(), "on", p.system(), p.machine())') with uv $(UV_VERSION) by: make lock"; \
-	  echo "#   = uv pip compile pyproject.toml --extra test --universal --python-version $(LOCK_PYTHON) --output-file $(LOCK)"; \
+	  echo "#   = uv pip compile pyproject.toml --extra test --extra lint --universal --python-version $(LOCK_PYTHON) --output-file $(LOCK)"; \
 	  cat $(LOCK); } > $(LOCK).tmp && mv $(LOCK).tmp $(LOCK)
 
 lab: install

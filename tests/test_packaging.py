@@ -146,7 +146,7 @@ def test_make_install_uses_the_lock_and_reinstalls_when_it_changes():
         ["make", "-n", "-W", "constraints.txt", "install"], cwd=ROOT, capture_output=True, text=True, timeout=60
     )
     assert out.returncode == 0, out.stderr
-    assert "pip install --quiet -c constraints.txt -e '.[test]'" in out.stdout, out.stdout
+    assert "pip install --quiet -c constraints.txt -e '.[test,lint]'" in out.stdout, out.stdout
 
 
 @pytest.mark.skipif(not shutil.which("make"), reason="needs make")
@@ -154,7 +154,7 @@ def test_make_lock_refreshes_the_lock_with_uv_installed_into_the_venv():
     out = subprocess.run(["make", "-n", "lock"], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert re.search(r"\.venv/bin/python -m pip install --quiet 'uv==[\d.]+'", out.stdout), out.stdout
-    assert ".venv/bin/uv pip compile pyproject.toml --extra test --universal" in out.stdout
+    assert ".venv/bin/uv pip compile pyproject.toml --extra test --extra lint --universal" in out.stdout
     assert "--output-file constraints.txt" in out.stdout
 
 
