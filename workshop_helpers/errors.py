@@ -5,6 +5,16 @@ Every error a learner or an instructor can cause by bad input is a `WorkshopErro
 its message is one line that says what is wrong and what to do. In IPython the
 traceback is replaced by that line (`_render_traceback_`), because the traceback of
 a configuration mistake teaches nothing.
+
+The tree (each module that raises one keeps its subclasses beside the code that raises them):
+
+    WorkshopError
+    ├── BackendError                 backend.py: the backend cannot be chosen, reached or used
+    ├── ClassError                   classroom/: a class cannot be set up as asked
+    │   └── RosterError              classroom/roster.py: a participant name or roster change
+    ├── StateError                   account/store.py: the account on disk cannot be read
+    ├── MotoIncompatible             fidelity/internals.py: moto or botocore outside the tested range
+    └── EnvelopeError                envelope/refusals.py: a message refused (its own tree there)
 """
 
 from __future__ import annotations
@@ -48,3 +58,7 @@ class WorkshopError(Exception):
 
 class BackendError(WorkshopError):
     """The backend could not be chosen, reached or authenticated."""
+
+
+class ClassError(WorkshopError):
+    """A class on one endpoint cannot be set up as asked (options, environment, names)."""

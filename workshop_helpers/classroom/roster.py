@@ -16,6 +16,8 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from ..errors import ClassError
+
 PARTICIPANT_TAG = "kms-workshop-participant"
 USER_PATH = "/"  # no path: moto names a user's ARN without it when it checks trust policies
 ADMIN_POLICY_NAME = "kms-workshop-administrator"
@@ -28,7 +30,7 @@ PARTITION = "aws"
 _NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 
-class RosterError(ValueError):
+class RosterError(ClassError):
     """A participant name or roster operation that cannot be done (one line)."""
 
 

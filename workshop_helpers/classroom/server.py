@@ -29,14 +29,11 @@ import time
 from typing import Any, Callable
 from urllib.parse import parse_qs
 
+from ..errors import ClassError
 from . import files, gate, progress, roster, view
 
 PREFIX = "/_workshop/class"
 TOKEN_HEADER = "HTTP_X_KMS_WORKSHOP_TOKEN"
-
-
-class ClassError(ValueError):
-    pass
 
 
 class Classroom:
