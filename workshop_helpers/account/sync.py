@@ -136,7 +136,7 @@ class Account:
             # key AssumeRole made in IAM while writing STS's row)
             return
         try:
-            snapshot.load(service, account, data)
+            snapshot.load(service, account, data, self.store.bodies)
         except Exception as exc:  # noqa: BLE001 - any unpickling failure is a bad file
             self._loaded.pop((service, account), None)
             raise unreadable(self.directory, f"the {service} snapshot: {type(exc).__name__}") from None
@@ -151,8 +151,11 @@ class Account:
                 for service in snapshot.SERVICES:
                     snapshot.forget(service)
                 self._loaded, self._epoch = {}, epoch
+        from ..fidelity import service_loaded
+
         for (service, account), generation in generations.items():
-            if accounts is None or account in accounts:
+            # a service not loaded yet (EC2) has its snapshots loaded before its first request
+            if (accounts is None or account in accounts) and service_loaded(service):
                 self._load(service, account, generation)
 
     def _catch_up(self) -> None:
@@ -176,6 +179,9 @@ class Account:
         None: any account, so every account is locked, refreshed and saved."""
         if service is None:
             return call()
+        from ..fidelity import load_service
+
+        load_service(service)  # loaded on its first request (EC2, S3): refresh() then loads its snapshots
         chosen = None
         if accounts is not None:
             self._catch_up()
@@ -301,6 +307,7 @@ def install_in_process() -> None:
             return account.run(service, changes, lambda: original(self, request),
                                lambda: requests.accounts_of(service, request.headers, request.url, request.body))
 
+        process_request.__wrapped__ = original  # internals.py checks moto's own
         BotocoreStubber.process_request = process_request
         _patched = True
 
@@ -310,10 +317,12 @@ def wsgi(app, account: Account):
 
     def application(environ, start_response):
         length = int(environ.get("CONTENT_LENGTH") or 0)
+        # never more than the body limit (serving.limits refused larger requests outside)
+        limit = environ.get("kms_workshop.body_limit")  # serving.limits.BODY_LIMIT_KEY
         if length:
-            body = environ["wsgi.input"].read(length)
+            body = environ["wsgi.input"].read(length if limit is None else min(length, limit))
         elif environ.get("wsgi.input_terminated"):  # chunked: the server de-chunks to the end
-            body = environ["wsgi.input"].read()
+            body = environ["wsgi.input"].read(-1 if limit is None else limit)
         else:
             body = b""
         environ["wsgi.input"] = io.BytesIO(body)
