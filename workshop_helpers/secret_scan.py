@@ -336,11 +336,6 @@ def _scan(files: list[tuple[Path, str]]) -> list[Finding]:
     return findings
 
 
-def scan_notebook(path: Path, shown: str | None = None) -> list[Finding]:
-    """Sources and metadata for the AWS kinds; outputs and widget state for those and data keys."""
-    return _scan([(Path(path), shown or str(path))])
-
-
 def scan_file(path: Path, shown: str | None = None) -> list[Finding]:
     """Findings in one file (a notebook: its sources, metadata, outputs and widget state)."""
     return _scan([(Path(path), shown or str(path))])

@@ -190,10 +190,3 @@ def parse(blob: bytes) -> Sealed:
     """`open_envelope` (its earlier name): `.key_id`, `.account_id` of the key that made `blob`."""
     return open_envelope(blob)
 
-
-def key_id_of(blob: bytes) -> str | None:
-    """The id of the key that made `blob`, or None if it is not a blob of the simulation."""
-    try:
-        return open_envelope(blob).key_id
-    except InvalidCiphertextException:
-        return None
