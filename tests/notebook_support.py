@@ -18,7 +18,7 @@ ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
 SANITIZE = ROOT / "tests" / "nbval-sanitize.cfg"
 
-# The workshop's sequence; the names are fixed (issue D), so later work never renames them.
+# The workshop's sequence; the names are fixed, so learners' links and saved work keep working.
 WORKSHOP_NOTEBOOKS = (
     "01-setup-imported-cmk.ipynb",
     "02-generate-data-key.ipynb",

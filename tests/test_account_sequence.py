@@ -1,4 +1,4 @@
-"""Issue H, point 3: notebooks 01 to 08, each in its own kernel, in order, share one key;
+"""Notebooks 01 to 08, each in its own kernel, in order, share one key;
 04 decrypts the very files 03 wrote, and nothing is remade on that path.
 
 The kernels share nothing but the account on disk (a temporary home folder's default

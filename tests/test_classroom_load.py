@@ -1,4 +1,4 @@
-"""A small class at once (issue 15, point 5): 5 participants run the workshop's calls at
+"""A small class at once: 5 participants run the workshop's calls at
 the same time on one class endpoint: no error, no lost update, no cross-account leak.
 The workload is benchmarks/class_bench.py's, which also measures N = 1 to 60."""
 

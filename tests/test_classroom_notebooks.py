@@ -1,4 +1,4 @@
-"""The workshop works for a participant of a class (issue 15): notebooks 01 (which builds
+"""The workshop works for a participant of a class: notebooks 01 (which builds
 the key), 02 and 07 run end to end as alice, with nothing but alice's env file, against
 `serve --participants alice,bob --class-dir DIR`; bob's account has none of what alice made.
 

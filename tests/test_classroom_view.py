@@ -1,4 +1,4 @@
-"""The instructor's view (issue 15, point 4) in headless Chromium: a row per participant,
+"""The instructor's view in headless Chromium: a row per participant,
 steps ticked as their account does them, refreshing by itself, never a secret."""
 
 from __future__ import annotations

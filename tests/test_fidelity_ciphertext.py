@@ -1,6 +1,6 @@
-"""Ciphertext blobs: opaque and of the real size (issue K), they still name their key
+"""Ciphertext blobs: opaque and of the real size, they still name their key
 for Decrypt, bind the encryption context unambiguously, and responses carry the fields
-real KMS returns (issue B, points 3, 4 and 6)."""
+real KMS returns."""
 
 from __future__ import annotations
 
@@ -93,7 +93,7 @@ def test_plaintext_limits(kms_and_key):
         kms.encrypt(KeyId=meta["KeyId"], Plaintext=b"x" * 4097)
 
 
-# --- opaque blobs of the real size (issue K) ------------------------------------------------
+# --- opaque blobs of the real size ---------------------------------------------------------
 
 
 @pytest.mark.parametrize("size", [1, 16, 32, 100, 4096])

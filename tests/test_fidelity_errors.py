@@ -1,4 +1,4 @@
-"""Issue B, point 7: no moto crash reaches the learner. Each known crash gives the error
+"""No moto crash reaches the learner. Each known crash gives the error
 real KMS gives; anything unforeseen is KMSInternalException, at once, in both modes."""
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Issue B, point 5: IAM as on AWS, in-process and over the endpoint."""
+"""IAM as on AWS, in-process and over the endpoint."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Issue B, point 2: key states, deletion scheduling, disable/enable by id or ARN."""
+"""Key states, deletion scheduling, disable/enable by id or ARN."""
 
 from __future__ import annotations
 

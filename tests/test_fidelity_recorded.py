@@ -1,4 +1,4 @@
-"""Issue K: the simulation answers as real AWS KMS answers, in-process and over the endpoint.
+"""The simulation answers as real AWS KMS answers, in-process and over the endpoint.
 
 Each test pins an answer to what AWS documents (the KMS API reference, as shipped in
 botocore's service model) or to what real AWS was recorded answering (public KMS test

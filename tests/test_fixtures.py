@@ -350,7 +350,7 @@ def test_alias_made_by_another_kernel_at_the_same_moment_is_kept(ws, kms):
 
 
 def test_sample_secret_is_the_learners_own(ws):
-    """Notebook 03 has the learner write samplesecret.txt (issue 16, point 9): the fixture
+    """Notebook 03 has the learner write samplesecret.txt: the fixture
     writes the default only when the file is missing or empty, and never overwrites theirs."""
     path = fixtures.workshop_data_dir() / "samplesecret.txt"
     assert not path.exists()

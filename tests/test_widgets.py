@@ -126,7 +126,7 @@ def test_result_rendering():
 
 
 def test_trail_widget_shows_the_calls_made_before_it(setup):
-    """Made after some calls, it shows them at once: no Refresh needed (issue 16, point 10)."""
+    """Made after some calls, it shows them at once: no Refresh needed."""
     from workshop_helpers.widgets import TrailWidget
 
     kms, _, _ = setup
