@@ -87,7 +87,7 @@ class Discovery:
 
     def accepts(self, key_arn: str) -> bool:
         match = _KEY_ARN.match(key_arn)
-        return bool(match) and match["partition"] == self.partition and match["account"] in self.accounts
+        return match is not None and match["partition"] == self.partition and match["account"] in self.accounts
 
     def __str__(self) -> str:
         return f"accounts {', '.join(self.accounts)} in partition {self.partition}"
@@ -184,6 +184,7 @@ def candidates(header: fmt.Header, kms, key_id: str | None, discovery: Discovery
         if not found:
             raise KeyMismatchError(f"the message is encrypted under {_names(header)}, not a key of {discovery}")
         return found
+    assert key_id is not None  # check_choice: a key id, or discovery
     wanted = resolve_key_arn(kms, key_id)
     found = [(wanted, edk.ciphertext) for edk in header.kms_keys if edk.key_arn == wanted]
     if not found:

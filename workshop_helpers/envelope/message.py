@@ -508,7 +508,7 @@ def read_fully(source: BinaryIO, view: memoryview) -> int:
     """readinto until `view` is full or the input ends (pipes and sockets read short)."""
     filled = 0
     while filled < len(view):
-        count = source.readinto(view[filled:])
+        count = source.readinto(view[filled:])  # type: ignore[attr-defined]  # typing.BinaryIO omits it; files have it
         if not count:
             break
         filled += count

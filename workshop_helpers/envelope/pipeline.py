@@ -272,6 +272,7 @@ def encrypt_frames(
                 size, sequence, done = next_size, sequence + 1, done + next_size
             footer = b""
             if hasher:
+                assert signer is not None  # a signing suite has both
                 signature = signer.sign(hasher.digest())
                 footer = fmt.FOOTER_LENGTH.pack(len(signature)) + signature
         except BaseException:
@@ -435,5 +436,6 @@ def _verify_footer(source: BinaryIO, leftover: bytes, header: fmt.Header, digest
             raise TruncatedError("the message ends inside its signature footer")
     if len(data) > wanted or source.read(1):
         raise TrailingDataError("bytes follow the signature footer: something was appended to the message")
+    assert header.public_key is not None  # a signed suite's header carries it (checked on read)
     keymod.verify(header.public_key, digest, data[fmt.FOOTER_LENGTH.size:wanted])
     return wanted
