@@ -114,35 +114,10 @@ def authenticate_and_authorize(self, iam_request_cls: type, resource: str = "*")
         iam_request.check_action_permitted(resource)
 
 
-def _trusts_caller_or_its_account(original):
-    """moto compares a role's trust policy with the caller's exact ARN. On AWS a trust
-    policy naming an account (``arn:aws:iam::ACCOUNT:root``) delegates to that account:
-    any of its users or roles whose identity policies allow sts:AssumeRole may assume the
-    role (moto checks that side already). The workshop's participant role trusts its own
-    account that way."""
-
-    def check(self, role_arn: str) -> bool:
-        if original(self, role_arn):
-            return True
-        caller_arn = self._access_key.arn
-        partition, account = caller_arn.split(":")[1], caller_arn.split(":")[4]
-        root = f"arn:{partition}:iam::{account}:root"
-        from moto.iam.access_control import IAMPolicy, PermissionResult, format_incoming_conditional_values
-
-        role = self.backend.get_role_by_arn(role_arn)
-        verdict = IAMPolicy(role.assume_role_policy_document).is_action_permitted(
-            self._action, role_arn, root, format_incoming_conditional_values(self._data)
-        )
-        return verdict == PermissionResult.PERMITTED
-
-    return check
-
-
 def install() -> None:
     from moto.core.authorization import ActionAuthenticatorMixin
-    from moto.iam.access_control import IAMRequestBase
+
+    from . import sts
 
     ActionAuthenticatorMixin._authenticate_and_authorize_action = authenticate_and_authorize
-    IAMRequestBase._check_role_trust_relationship = _trusts_caller_or_its_account(
-        IAMRequestBase._check_role_trust_relationship
-    )
+    sts.install()  # AssumeRole's trust and identity checks, in the role's own account
