@@ -235,3 +235,57 @@ def test_keys_of_an_account_written_before_material_lists(moto_workshop):
     assert [m.id for m in materials.materials(key)] == [first]
     kms.delete_imported_key_material(KeyId=key_id)
     assert import_into(kms, key_id, secret)["KeyMaterialId"] == first
+
+
+def test_every_get_parameters_for_import_has_a_wrapping_key_of_its_own(kms_env):
+    """Wrapping keys are made ahead of time: still one per call, never handed out twice,
+    across keys too, and each unwraps what was wrapped under it, in any order."""
+    kms = kms_env.kms
+    material = os.urandom(32)
+    handed_out = {}
+    for key_id in (_external_key(kms), _external_key(kms)):
+        # more calls than the pool holds: some keys were ready, some made on the spot
+        handed_out[key_id] = [_params(kms, key_id) for _ in range(5)]
+    public_keys = [params["PublicKey"] for batch in handed_out.values() for params in batch]
+    assert len(set(public_keys)) == len(public_keys) == 10
+    for key_id, batch in handed_out.items():
+        for params in reversed(batch):
+            kms.import_key_material(KeyId=key_id, ImportToken=params["ImportToken"],
+                                    EncryptedKeyMaterial=wrap(params["PublicKey"], material),
+                                    ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE")
+        blob = kms.encrypt(KeyId=key_id, Plaintext=b"pooled")["CiphertextBlob"]
+        assert kms.decrypt(CiphertextBlob=blob)["Plaintext"] == b"pooled"
+
+
+def test_the_wrapping_key_pool_never_keeps_a_process_alive():
+    """A process that asked for wrapping keys exits at once, even while the pool's thread is
+    still making RSA-4096 keys (a thread that kept it alive would never end: it waits for
+    the next request)."""
+    import json
+    import subprocess
+    import sys
+    import time
+
+    from fidelity_support import ROOT
+
+    code = (
+        "import json, threading, workshop_helpers\n"
+        "kms = workshop_helpers.connect('moto').client('kms')\n"
+        "key_id = kms.create_key(Origin='EXTERNAL')['KeyMetadata']['KeyId']\n"
+        "kms.get_parameters_for_import(KeyId=key_id, WrappingAlgorithm='RSAES_OAEP_SHA_256',"
+        " WrappingKeySpec='RSA_4096')\n"
+        "print(json.dumps([t.name for t in threading.enumerate() if t.is_alive()]), flush=True)\n"
+    )
+    env = {**os.environ, "KMS_WORKSHOP_STATE_DIR": "memory", "PYTHONPATH": ROOT}
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        threads = json.loads(proc.stdout.readline() or "[]")
+        done_at = time.monotonic()
+        assert proc.wait(timeout=20) == 0
+        exit_seconds = time.monotonic() - done_at
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert "kms-workshop-wrapping-keys" in threads  # the pool was filling when the process ended
+    assert exit_seconds < 5, exit_seconds

@@ -5,12 +5,18 @@ deletion of imported material.
 The wrapping parameters live in an `ImportState` attached to moto's Key object; the key's
 materials are the list in material.py (moto's `key.key_material` is the current one's bytes,
 None while it is not imported).
+
+Each GetParametersForImport hands out a wrapping key pair of its own, never used again, as
+KMS does. Making an RSA key takes tens of milliseconds (RSA-2048) to seconds (RSA-4096), so
+`WrappingKeyPool` makes a few ahead of time, in a daemon thread, for the sizes asked for.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -147,6 +153,59 @@ def _drop(found: Material) -> None:
 # --- GetParametersForImport -------------------------------------------------------------
 
 
+def new_rsa_key(key_size: int) -> rsa.RSAPrivateKey:
+    return rsa.generate_private_key(public_exponent=65537, key_size=key_size)
+
+
+class WrappingKeyPool:
+    """RSA key pairs made ahead of time, `depth` per key size that has been asked for.
+
+    `take` hands each key out once (the pool forgets it), or makes one at once when none
+    is ready: a request never waits for the thread. The thread starts on the first `take`,
+    refills while the caller's request goes on, and is a daemon: it never keeps the process
+    alive. Keys live in this process's memory only; a forked child starts with an empty
+    pool, so parent and child never hand out the same key."""
+
+    def __init__(self, depth: int = 3, make: Callable[[int], rsa.RSAPrivateKey] = new_rsa_key):
+        self.depth = depth
+        self._make = make
+        self._forget()
+
+    def _forget(self) -> None:
+        self._ready: dict[int, list[rsa.RSAPrivateKey]] = {}
+        self._changed = threading.Condition()
+        self._thread: threading.Thread | None = None
+
+    def take(self, key_size: int) -> rsa.RSAPrivateKey:
+        with self._changed:
+            ready = self._ready.setdefault(key_size, [])
+            key = ready.pop() if ready else None
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._fill, name="kms-workshop-wrapping-keys", daemon=True)
+                self._thread.start()
+            self._changed.notify()
+        return key if key is not None else self._make(key_size)
+
+    def _short_size(self) -> int | None:
+        return next((size for size, ready in self._ready.items() if len(ready) < self.depth), None)
+
+    def _fill(self) -> None:
+        while True:
+            with self._changed:
+                size = self._short_size()
+                while size is None:
+                    self._changed.wait()
+                    size = self._short_size()
+            key = self._make(size)  # outside the lock: `take` goes on meanwhile
+            with self._changed:
+                self._ready[size].append(key)
+
+
+wrapping_keys = WrappingKeyPool()
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=wrapping_keys._forget)
+
+
 def get_parameters(key: Any, algorithm: str | None, key_spec: str | None) -> WrappingParameters:
     """New wrapping key pair and import token for `key` (GetParametersForImport). Any
     EXTERNAL key takes them, whatever its key spec."""
@@ -164,7 +223,7 @@ def get_parameters(key: Any, algorithm: str | None, key_spec: str | None) -> Wra
         )
     _require_external(key)
     _refuse_pending_deletion(key)
-    private_key = rsa.generate_private_key(public_exponent=65537, key_size=WRAPPING_KEY_SIZES[key_spec])
+    private_key = wrapping_keys.take(WRAPPING_KEY_SIZES[key_spec])
     params = WrappingParameters(
         token=os.urandom(64),
         private_key=private_key,
