@@ -249,7 +249,9 @@ def install() -> None:
     from moto.iam.access_control import IAMRequestBase
     from moto.sts.responses import TokenResponse
 
-    TokenResponse.assume_role = _checked_assume_role(TokenResponse.assume_role)
-    TokenResponse.assume_role_with_web_identity = _refusing(refuse_web_identity)
-    TokenResponse.assume_role_with_saml = _refusing(refuse_saml)
-    IAMRequestBase.check_action_permitted = _leaves_sts_decisions_here(IAMRequestBase.check_action_permitted)
+    TokenResponse.assume_role = _checked_assume_role(TokenResponse.assume_role)  # type: ignore[method-assign]
+    TokenResponse.assume_role_with_web_identity = _refusing(refuse_web_identity)  # type: ignore[method-assign]
+    TokenResponse.assume_role_with_saml = _refusing(refuse_saml)  # type: ignore[method-assign]
+    IAMRequestBase.check_action_permitted = _leaves_sts_decisions_here(  # type: ignore[method-assign]
+        IAMRequestBase.check_action_permitted
+    )
