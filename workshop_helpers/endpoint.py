@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 URL_VARIABLE = "KMS_WORKSHOP_ENDPOINT_URL"
 DEFAULT_HOST = "127.0.0.1"

@@ -10,13 +10,16 @@ endpoint does not have it. The view uses two server-side sources instead:
   or the error code). Never a parameter value, key material, data key or plaintext.
 
 The counts are kept in the account's state folder (records of kind `class-progress`), so
-the view survives a restart; with --ephemeral they live in memory only.
+the view survives a restart; with --ephemeral they live in memory only. Each process
+writes rows of its own (`ACCOUNT/PROCESS`) and the view adds up every row, so the worker
+processes of `serve --workers N` count side by side without overwriting each other.
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import uuid
 from collections import Counter
 from typing import Any
 
@@ -48,10 +51,7 @@ class Progress:
         self._last_seen: dict[str, float] = {}
         self._dirty: set[str] = set()
         self._flushed = 0.0
-        if store is not None:
-            for account_id, data in store.records(RECORD_KIND).items():
-                self._counts[account_id] = Counter(data.get("counts", {}))
-                self._last_seen[account_id] = float(data.get("last_seen", 0))
+        self._row = uuid.uuid4().hex[:12]  # this process's rows; earlier runs' and other workers' are read
 
     def add(self, record: dict) -> None:
         account_id = record.get("account")
@@ -72,15 +72,29 @@ class Progress:
             rows = {a: {"counts": dict(self._counts[a]), "last_seen": self._last_seen.get(a, 0)} for a in dirty}
             self._flushed = time.monotonic()
         for account_id, data in rows.items():
-            self.store.put_record(RECORD_KIND, account_id, data)
+            self.store.put_record(RECORD_KIND, f"{account_id}/{self._row}", data)
+
+    def _stored(self, account_id: str) -> tuple[Counter, float | None]:
+        """What the other rows of `account_id` hold (earlier runs, other worker processes)."""
+        counts, seen = Counter(), None
+        if self.store is not None:
+            for key, data in self.store.records(RECORD_KIND).items():
+                owner, _, row = key.partition("/")
+                if owner == account_id and row != self._row:
+                    counts.update(data.get("counts", {}))
+                    seen = max(seen or 0.0, float(data.get("last_seen", 0)))
+        return counts, seen
 
     def counts(self, account_id: str) -> Counter:
+        stored, _seen = self._stored(account_id)
         with self._lock:
-            return Counter(self._counts.get(account_id, Counter()))
+            return stored + self._counts.get(account_id, Counter())
 
     def last_seen(self, account_id: str) -> float | None:
+        _counts, stored = self._stored(account_id)
         with self._lock:
-            return self._last_seen.get(account_id)
+            mine = self._last_seen.get(account_id)
+        return max(mine, stored) if mine is not None and stored is not None else (mine if mine is not None else stored)
 
 
 def _kms_keys(account_id: str) -> list:

@@ -14,7 +14,7 @@ import logging
 import signal
 import sys
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from ..endpoint import DEFAULT_HOST, DEFAULT_PORT, LOOPBACK, URL_VARIABLE, start_endpoint
 from ..serving.server import DEFAULT_CONNECTION_LIMIT, DEFAULT_IDLE_TIMEOUT, DEFAULT_THREADS
@@ -114,7 +114,7 @@ def _configure_logs(verbose: bool) -> None:
         log = logging.getLogger(LOGGER)
         log.setLevel(logging.INFO)
         handler = logging.StreamHandler(sys.stderr)
-        handler.setFormatter(logging.Formatter("%(asctime)s %(message)s"))
+        handler.setFormatter(logging.Formatter("%(asctime)s [%(process)d] %(message)s"))  # the pid: which worker
         log.addHandler(handler)
         log.propagate = False
 
@@ -161,13 +161,16 @@ def _run_worker(args, wrap_app: Callable | None) -> int:
     if args.record_data_keys:
         fidelity.start_recording(args.record_data_keys)
     stopping, restore = _until_signal()
+    classroom = _classroom(args)
     _url, stop = start_endpoint(args.host, args.port, state_dir=args.state_dir, wrap_app=wrap_app,
-                                classroom=_classroom(args), options=_options(args),
-                                sock=inherited_socket(args.listen_fd))
+                                classroom=classroom, options=_options(args), sock=inherited_socket(args.listen_fd))
     print(f"{URL_VARIABLE}={_url}", flush=True)  # the parent waits for this line
     try:
         while not stopping.wait(0.5):
-            pass
+            if classroom is not None and classroom.progress is not None:
+                # the other workers serve the instructor's view from the state folder: keep
+                # this worker's counts there (a count is written at most every second)
+                classroom.progress.flush()
     finally:
         stop()
         restore()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from typing import Callable
+from collections.abc import Callable
 
 LOGGER = "workshop_helpers.serving.access"
 MASK = "***"

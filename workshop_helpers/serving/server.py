@@ -28,8 +28,8 @@ import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from waitress import wasyncore
 from waitress.adjustments import Adjustments

@@ -23,7 +23,7 @@ import subprocess
 import sys
 import threading
 import time
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import WorkshopError
 
@@ -109,6 +109,7 @@ def inherited_socket(fd: int) -> socket.socket:
     try:
         sock = socket.socket(fileno=fd)
     except OSError as exc:
-        raise WorkshopError(f"--listen-fd {fd} is not a socket ({exc.strerror or exc}); it is for serve's own workers")
+        raise WorkshopError(f"--listen-fd {fd} is not a socket ({exc.strerror or exc}); "
+                            "it is for serve's own workers") from None
     os.set_inheritable(fd, False)
     return sock
