@@ -102,6 +102,42 @@ def test_moto_region_defaults_to_eu_west_1_and_follows_the_environment():
 # --- moto -------------------------------------------------------------------------------
 
 
+def test_ec2_loads_on_its_first_request_with_the_volumes_the_account_holds(tmp_path):
+    """A notebook's first cell does not pay for moto's EC2 (a second of imports): an
+    account that holds a volume is opened and used for KMS without loading EC2, and the
+    first EC2 request, in any thread, sees the volume."""
+    env = clean_env(KMS_WORKSHOP_STATE_DIR=str(tmp_path / "account"))
+    made = run_python("""
+        import workshop_helpers
+        ws = workshop_helpers.connect()
+        key = ws.client("kms").create_key()["KeyMetadata"]["KeyId"]
+        print(ws.client("ec2").create_volume(AvailabilityZone="eu-west-1a", Size=1, Encrypted=True,
+                                             KmsKeyId=key)["VolumeId"])
+        """, env)
+    assert made.returncode == 0, made.stderr
+    volume_id = made.stdout.strip()
+    used = run_python("""
+        import sys, threading
+        import workshop_helpers
+        ws = workshop_helpers.connect()
+        ws.client("kms").list_keys()
+        print("moto.ec2.models" in sys.modules)
+        seen = []
+        def describe():
+            seen.append(sorted(v["VolumeId"] for v in ws.client("ec2").describe_volumes()["Volumes"]))
+        threads = [threading.Thread(target=describe) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        print(seen)
+        """, env)
+    assert used.returncode == 0, used.stderr
+    ec2_after_kms, seen = used.stdout.strip().splitlines()
+    assert ec2_after_kms == "False"
+    assert seen == str([[volume_id]] * 3)
+
+
 def test_moto_start_is_idempotent_and_never_wipes_state():
     code = """
     import boto3, workshop_helpers as w

@@ -8,6 +8,7 @@ touched: each one removes or changes a single internal, then connects.
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import re
@@ -66,7 +67,9 @@ def test_objects_moto_really_makes_have_the_listed_attributes(inprocess_kms_env)
     key_id = env.kms.create_key()["KeyMetadata"]["KeyId"]
     env.kms.create_grant(KeyId=key_id, GranteePrincipal=f"arn:aws:iam::{ACCOUNT}:root", Operations=["Decrypt"])
     name = f"internals-{key_id[:8]}"
-    role_arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    trust = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}]})
+    role_arn = iam.create_role(RoleName=name, AssumeRolePolicyDocument=trust)["Role"]["Arn"]
     document = json.dumps({"Version": "2012-10-17",
                            "Statement": [{"Effect": "Allow", "Action": "kms:Encrypt", "Resource": "*"}]})
     policy_arn = iam.create_policy(PolicyName=name, PolicyDocument=document)["Policy"]["Arn"]
@@ -356,18 +359,58 @@ def test_require_checks_a_lazy_module_before_its_first_use():
     internals.require("moto.moto_server")
     with pytest.raises(ValueError):
         internals.require("moto.nothing")
-    done = _python(textwrap.dedent("""
-        from moto.ec2.models.amis import AmiBackend
-        init = AmiBackend.__init__
-        def renamed(self):
-            init(self)
-            self.images = vars(self).pop("amis")
-        AmiBackend.__init__ = renamed
+
+
+_AMIS_RENAMED = """
+    from moto.ec2.models.amis import AmiBackend
+    init = AmiBackend.__init__
+    def renamed(self):
+        init(self)
+        self.images = vars(self).pop("amis")
+    AmiBackend.__init__ = renamed
+    """
+
+
+def test_an_imported_lazy_module_is_checked_at_connect_too():
+    done = _python(textwrap.dedent(_AMIS_RENAMED) + textwrap.dedent("""
         from workshop_helpers.fidelity import internals
         internals.check()  # moto.ec2 is imported now: checked too
         """))
     assert done.returncode != 0
     assert "lacks moto.ec2.models.amis.AmiBackend.amis (no longer set by" in done.stderr.strip().splitlines()[-1]
+
+
+@pytest.mark.parametrize("state", ["memory", "disk"])
+def test_ec2_internals_are_checked_on_its_first_request_before_moto_answers(state, tmp_path):
+    """EC2 loads on first use: a moved EC2 internal does not stop connect() or KMS, and
+    the first EC2 request fails with the one line, before moto answers it."""
+    code = textwrap.dedent("""
+        import json, sys
+        import workshop_helpers
+        ws = workshop_helpers.connect("moto")
+        ws.client("kms").list_aliases()
+        ec2_before = "moto.ec2.models" in sys.modules
+        """) + textwrap.dedent(_AMIS_RENAMED) + textwrap.dedent("""
+        ec2 = ws.client("ec2")
+        outcomes = []
+        for _ in range(2):  # a failed check is not remembered as passed
+            try:
+                ec2.describe_volumes()
+                outcomes.append("answered")
+            except workshop_helpers.WorkshopError as exc:
+                outcomes.append(type(exc).__name__ + ": " + str(exc))
+        print(json.dumps({"ec2_before": ec2_before, "outcomes": outcomes}))
+        """)
+    env = _env()
+    env["KMS_WORKSHOP_STATE_DIR"] = "memory" if state == "memory" else str(tmp_path / "account")
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    answer = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answer["ec2_before"] is False
+    for outcome in answer["outcomes"]:
+        assert outcome.startswith("MotoIncompatible: moto "), outcome
+        assert "lacks moto.ec2.models.amis.AmiBackend.amis (no longer set by" in outcome and "\n" not in outcome
 
 
 # --- cost ----------------------------------------------------------------------------------
@@ -381,3 +424,232 @@ def test_check_is_cheap_enough_for_every_connect():
         internals.check()
         runs.append(time.perf_counter() - start)
     assert sorted(runs)[2] < 0.05, runs
+
+
+# --- the moto surface: every use listed, and only in the simulation layer -----------------
+
+PACKAGE = Path(ROOT, "workshop_helpers")
+# Names of botocore's documented API: using them is not relying on an internal.
+PUBLIC_BOTOCORE = ("botocore.exceptions", "botocore.config")
+
+
+def _is_scanned(name: str) -> bool:
+    return name.split(".")[0] in ("moto", "botocore") and not (
+        name in PUBLIC_BOTOCORE or name.startswith(tuple(p + "." for p in PUBLIC_BOTOCORE))
+    )
+
+
+class _MotoUses(ast.NodeVisitor):
+    """The moto and botocore names one module uses: imports (in functions too), attribute
+    chains and getattr() on what they bound, and modules named to importlib.import_module
+    or sys.modules. Each use is (dotted name, line, enclosing function)."""
+
+    def __init__(self, module_name: str):
+        self.module_name = module_name
+        self.scopes: list[dict[str, str | None]] = [{}]
+        self.functions: list[str] = []
+        self.uses: list[tuple[str, int, str]] = []
+
+    def _use(self, name: str, node: ast.AST) -> None:
+        if _is_scanned(name):
+            self.uses.append((name, node.lineno, ".".join(self.functions)))
+
+    def _lookup(self, name: str) -> str | None:
+        for scope in reversed(self.scopes):
+            if name in scope:
+                return scope[name]
+        return None
+
+    def _in_scope(self, node, names) -> None:
+        self.scopes.append({name: None for name in names})  # parameters shadow outer names
+        self.generic_visit(node)
+        self.scopes.pop()
+
+    def visit_FunctionDef(self, node):
+        self.functions.append(node.name)
+        args = node.args
+        names = [a.arg for a in (*args.posonlyargs, *args.args, *args.kwonlyargs)]
+        names += [a.arg for a in (args.vararg, args.kwarg) if a is not None]
+        self._in_scope(node, names)
+        self.functions.pop()
+
+    visit_AsyncFunctionDef = visit_FunctionDef
+
+    def visit_Lambda(self, node):
+        self._in_scope(node, [a.arg for a in node.args.args])
+
+    def visit_Import(self, node):
+        for alias in node.names:
+            self._use(alias.name, node)
+            if alias.asname:
+                self.scopes[-1][alias.asname] = alias.name
+            else:
+                root = alias.name.split(".")[0]
+                self.scopes[-1][root] = root
+
+    def visit_ImportFrom(self, node):
+        base = node.module or ""
+        if node.level:  # relative: this package's own modules
+            parts = self.module_name.split(".")[: -node.level]
+            base = ".".join([*parts, base] if base else parts)
+        for alias in node.names:
+            name = f"{base}.{alias.name}"
+            self._use(name, node)
+            self.scopes[-1][alias.asname or alias.name] = name
+
+    def visit_Assign(self, node):
+        self.generic_visit(node)
+        bound = self._module_named(node.value)
+        for target in node.targets:
+            if isinstance(target, ast.Name):
+                self.scopes[-1][target.id] = bound  # a plain assignment shadows an import
+
+    def _module_named(self, node) -> str | None:
+        """"moto.x" for importlib.import_module("moto.x"), sys.modules["moto.x"], sys.modules.get("moto.x")."""
+        if isinstance(node, ast.Subscript):
+            key = node.slice
+        elif isinstance(node, ast.Call) and node.args:
+            key = node.args[0]
+        else:
+            return None
+        if not (isinstance(key, ast.Constant) and isinstance(key.value, str) and _is_scanned(key.value)):
+            return None
+        source = ast.unparse(node.value if isinstance(node, ast.Subscript) else node.func)
+        return key.value if source in ("sys.modules", "sys.modules.get", "importlib.import_module") else None
+
+    def visit_Subscript(self, node):
+        named = self._module_named(node)
+        if named:
+            self._use(named, node)
+        self.generic_visit(node)
+
+    def visit_Call(self, node):
+        named = self._module_named(node)
+        if named:
+            self._use(named, node)
+        if (isinstance(node.func, ast.Name) and node.func.id in ("getattr", "setattr", "hasattr") and len(node.args) >= 2
+                and isinstance(node.args[1], ast.Constant) and isinstance(node.args[1].value, str)):
+            base = self._chain(node.args[0])
+            if base:
+                self._use(f"{base}.{node.args[1].value}", node)
+        self.generic_visit(node)
+
+    def _chain(self, node) -> str | None:
+        attrs = []
+        while isinstance(node, ast.Attribute):
+            attrs.append(node.attr)
+            node = node.value
+        if not isinstance(node, ast.Name):
+            return None
+        bound = self._lookup(node.id)
+        return ".".join([bound, *reversed(attrs)]) if bound else None
+
+    def visit_Attribute(self, node):
+        chain = self._chain(node)
+        if chain:
+            self._use(chain, node)
+            return
+        self.generic_visit(node)
+
+
+def _package_modules():
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(ROOT)
+        module = ".".join(relative.with_suffix("").parts)
+        yield relative.as_posix(), module.removesuffix(".__init__"), path
+
+
+def _uses(path: Path, module: str) -> list[tuple[str, int, str]]:
+    scanner = _MotoUses(module)
+    scanner.visit(ast.parse(path.read_text(), str(path)))
+    return scanner.uses
+
+
+def _listed() -> set[str]:
+    """Every dotted name internals.py lists (members, attributes, and the functions whose
+    code it reads)."""
+    names = {name for name, kind, _user in internals.inventory() if kind not in ("reference", "event")}
+    for table in (internals.REFERENCES, internals.EVENTS):
+        names |= {spec.replace(":", ".") for specs in table.values() for spec in specs}
+    return names
+
+
+def unlisted_uses(paths=None) -> list[str]:
+    listed = _listed()
+    covered_prefixes = {".".join(name.split(".")[:i]) for name in listed for i in range(1, name.count(".") + 1)}
+    found = []
+    for relative, module, path in _package_modules():
+        if relative == "workshop_helpers/fidelity/internals.py":
+            continue  # the list itself: what it imports is what it checks
+        if paths is not None and relative not in paths:
+            continue
+        for name, line, _function in _uses(path, module):
+            if name not in listed and name not in covered_prefixes:
+                found.append(f"{relative}:{line} {name}")
+    return found
+
+
+def test_every_moto_and_botocore_name_the_package_uses_is_listed_in_internals():
+    found = unlisted_uses()
+    assert not found, "used but not listed in workshop_helpers/fidelity/internals.py:\n" + "\n".join(found)
+
+
+def test_the_scan_finds_each_way_of_reaching_moto(tmp_path):
+    """The scanner itself, on a module written to use moto every way the package does:
+    a use it missed would pass the test above unnoticed."""
+    source = textwrap.dedent("""
+        import moto.kms.models
+        import moto.sts.models as sts_models
+        from moto.iam import models as iam_models
+        from botocore.exceptions import ClientError
+        import sys, importlib
+
+        def inside():
+            from moto.core.utils import not_listed_import
+            moto.kms.models.KmsBackend.not_listed_member
+            sts_models.not_listed_module_attribute
+            iam_models.IAMBackend.not_listed_method()
+            getattr(iam_models.IAMBackend, "not_listed_getattr")
+            models = sys.modules.get("moto.ec2.not_listed_module")
+            models.ec2_backends
+            importlib.import_module("moto.not_listed_imported")
+
+        def shadowed(iam_models):
+            iam_models.anything_else
+        """)
+    scanner = _MotoUses("workshop_helpers.sample")
+    scanner.visit(ast.parse(source))
+    used = {name for name, _line, _function in scanner.uses}
+    for name in (
+        "moto.core.utils.not_listed_import",
+        "moto.kms.models.KmsBackend.not_listed_member",
+        "moto.sts.models.not_listed_module_attribute",
+        "moto.iam.models.IAMBackend.not_listed_method",
+        "moto.iam.models.IAMBackend.not_listed_getattr",
+        "moto.ec2.not_listed_module",
+        "moto.ec2.not_listed_module.ec2_backends",
+        "moto.not_listed_imported",
+    ):
+        assert name in used, name
+    assert not any("anything_else" in name or "ClientError" in name for name in used), used
+
+
+def _outside_the_simulation_layer(relative: str, function: str) -> bool:
+    for allowed in internals.SIMULATION_LAYER:
+        path, _, where = allowed.partition(":")
+        if (relative == path or relative.startswith(path.rstrip("/") + "/")) and (
+                not where or function == where or function.startswith(where + ".")):
+            return False
+    return True
+
+
+def test_moto_is_used_only_inside_the_simulation_layer():
+    outside = []
+    for relative, module, path in _package_modules():
+        for name, line, function in _uses(path, module):
+            if name.split(".")[0] == "moto" and _outside_the_simulation_layer(relative, function):
+                outside.append(f"{relative}:{line} ({function or 'module level'}) {name}")
+    assert not outside, (
+        "moto used outside the simulation layer (internals.SIMULATION_LAYER); call a function of "
+        "the layer instead:\n" + "\n".join(outside)
+    )

@@ -187,16 +187,9 @@ def _moto_ec2_untouched(ws) -> bool:
     (seconds of loading images). An account on disk may hold another kernel's volumes."""
     if ws.backend != "moto" or ws.state_dir is not None:
         return False
-    import sys
+    from .fidelity import backend_exists
 
-    models = sys.modules.get("moto.ec2.models")
-    if models is None:
-        return True  # not even imported (importing it alone takes seconds)
-    from .fidelity import require
-
-    require("moto.ec2")
-    per_account = dict.get(models.ec2_backends, ws.account_id)
-    return per_account is None or ws.region not in dict.keys(per_account)
+    return not backend_exists("ec2", ws.account_id, ws.region)
 
 
 def _clean_ec2(ws, report: CleanupReport) -> None:

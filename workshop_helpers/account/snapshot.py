@@ -35,15 +35,19 @@ _LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
 def _backend_dict(service: str):
     from moto.backends import get_backend
 
-    if service == "ec2":  # imported lazily (it takes seconds): its internals checked on first use
-        from ..fidelity import require
+    from ..fidelity import load_service
 
-        require("moto.ec2")
+    load_service(service)  # EC2 and S3 load on first use: their internals are checked first
     return get_backend(service)
 
 
 def live_backends(service: str) -> dict[tuple[str, str], Any]:
-    """{(account, region): backend} of the backends this process has created for `service`."""
+    """{(account, region): backend} of the backends this process has created for `service`
+    (none for a service not loaded yet: looking would load it, a second for EC2)."""
+    from ..fidelity import service_loaded
+
+    if not service_loaded(service):
+        return {}
     found = {}
     for account, regions in list(dict.items(_backend_dict(service))):
         for region, backend in list(dict.items(regions)):

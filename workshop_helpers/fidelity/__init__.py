@@ -18,6 +18,10 @@
 - recording.py: test-only recording of the data keys handed out
 - internals.py: every moto and botocore internal the workshop touches, checked first
 
+EC2 and S3 load on their first use (`load_service`), not in `apply()`: importing moto's
+EC2 alone takes about a second, and only notebook 05 needs it. Their internals are checked
+then, before moto answers any of their requests.
+
 docs/fidelity.md lists what still differs from real KMS.
 """
 
@@ -25,7 +29,16 @@ from __future__ import annotations
 
 import threading
 
-from .internals import BOTOCORE_TESTED, MOTO_TESTED, MotoIncompatible, check, check_botocore, require
+from .internals import (
+    BOTOCORE_TESTED,
+    MOTO_TESTED,
+    SERVICES_LOADED_ON_FIRST_USE,
+    MotoIncompatible,
+    check,
+    check_botocore,
+    check_service,
+    require,
+)
 from .recording import recorded_keys, recording_path, start_recording, stop_recording
 
 __all__ = [
@@ -34,11 +47,14 @@ __all__ = [
     "MotoIncompatible",
     "applied",
     "apply",
+    "backend_exists",
     "check",
     "check_botocore",
+    "load_service",
     "recorded_keys",
     "recording_path",
     "require",
+    "service_loaded",
     "start_recording",
     "stop_recording",
 ]
@@ -66,8 +82,60 @@ def apply() -> None:
         known_crashes.install()
         iam.install()
         safety_net.install()
+        _load_services_on_first_use()
         _applied = True
 
 
 def applied() -> bool:
     return _applied
+
+
+# --- services loaded on their first use ---------------------------------------------------
+
+_services_lock = threading.RLock()
+_loaded_services: set[str] = set()
+
+
+def load_service(service: str) -> None:
+    """Make `service` ready before moto answers its first request: its internals checked
+    (MotoIncompatible, one line, if one moved), once per process.
+
+    Called by moto's `get_backend` (every request reaches it: `apply()` wraps it), and by
+    the account on disk before it loads the service's snapshots. Services loaded with
+    `apply()` (KMS, IAM, STS) return at once.
+    """
+    if service in _loaded_services or service not in SERVICES_LOADED_ON_FIRST_USE:
+        return
+    with _services_lock:  # other threads wait until the service is ready
+        if service not in _loaded_services:
+            check_service(service)
+            _loaded_services.add(service)
+
+
+def service_loaded(service: str) -> bool:
+    """Whether `service` is ready in this process (always, for the services `apply()` loads)."""
+    return service not in SERVICES_LOADED_ON_FIRST_USE or service in _loaded_services
+
+
+def backend_exists(service: str, account_id: str, region: str) -> bool:
+    """Whether moto in this process made a `service` backend for that account and Region,
+    without loading the service to find out."""
+    if not service_loaded(service):
+        return False
+    from moto.backends import get_backend
+
+    regions = dict.get(get_backend(service), account_id)  # dict.get: BackendDict would make one
+    return regions is not None and region in dict.keys(regions)
+
+
+def _load_services_on_first_use() -> None:
+    import moto.backends
+
+    original = moto.backends.get_backend
+
+    def get_backend(name):
+        load_service(name)
+        return original(name)
+
+    get_backend.__wrapped__ = original  # internals.py checks moto's own
+    moto.backends.get_backend = get_backend

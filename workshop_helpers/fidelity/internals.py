@@ -19,7 +19,9 @@ What is checked, per part of the workshop that relies on it:
 - EVENTS: the botocore events the hooks listen to, with the keyword arguments they read.
 
 Modules that take seconds to import (EC2) or that only `serve` needs (moto's server) are
-checked by `check()` when already imported, and by `require(prefix)` before their first use.
+checked by `check()` when already imported, and before their first use: a service's by
+`check_service` (through `fidelity.load_service`, on its first request), moto's server's
+by `require(prefix)`.
 """
 
 from __future__ import annotations
@@ -49,17 +51,35 @@ _ALLOW = {"moto": ALLOW_UNTESTED_ENV, "botocore": ALLOW_UNTESTED_BOTOCORE_ENV}
 _BOTO_PINS = f"'boto3{BOTOCORE_TESTED}' 'botocore{BOTOCORE_TESTED}'"
 _PINS = {"moto": f"'moto[server]{MOTO_TESTED}'", "botocore": _BOTO_PINS, "boto3": _BOTO_PINS}
 
-# Imported only when used: checked by check() if already imported, else by require().
-LAZY_PREFIXES = ("moto.ec2", "moto.moto_server")
+# Services loaded on their first use (fidelity.load_service), each with the modules its
+# internals live in: moto's EC2 alone takes about a second to import.
+SERVICES_LOADED_ON_FIRST_USE = {"ec2": ("moto.ec2",), "s3": ("moto.s3",)}
+# Imported only when used: checked by check() if already imported, else before first use.
+LAZY_PREFIXES = (*(p for prefixes in SERVICES_LOADED_ON_FIRST_USE.values() for p in prefixes), "moto.moto_server")
+
+# Where moto may be used (paths from the repository root; "path:function" allows one
+# function). Everything else reaches moto through a function of these.
+SIMULATION_LAYER = (
+    "workshop_helpers/fidelity/",
+    "workshop_helpers/account/",
+    "workshop_helpers/endpoint.py",
+    "workshop_helpers/serving/",
+    "workshop_helpers/cli/serve.py",
+    "workshop_helpers/classroom/",
+    "workshop_helpers/ebs.py",
+    "workshop_helpers/s3_sse.py",
+    "workshop_helpers/backend.py:_connect_moto",  # starts moto's mock
+)
 
 # Who relies on what (named in the error).
 FIDELITY = "fidelity layer (workshop_helpers/fidelity)"
 ACCOUNT = "account on disk (workshop_helpers/account)"
 ENDPOINT = "local endpoint (workshop_helpers/endpoint.py)"
-CLEANUP = "cleanup (workshop_helpers/cleanup.py)"
+CLASSROOM = "class endpoint (workshop_helpers/classroom)"
 BACKEND = "connect() (workshop_helpers/backend.py)"
 HOOKS = "botocore hook (workshop_helpers/hooks.py)"
 AUDIT = "audit trail (workshop_helpers/audit.py)"
+FIRST_USE = "services loaded on first use (workshop_helpers/fidelity/__init__.py)"
 
 MEMBERS: dict[str, dict[str, tuple[str, ...]]] = {
     FIDELITY: {
@@ -116,8 +136,7 @@ MEMBERS: dict[str, dict[str, tuple[str, ...]]] = {
             "KmsResponse.revoke_grant(self)",
         ),
         "moto.utilities.tagging_service": ("TaggingService.get_tag_dict_for_resource(self, arn)",),
-        # validation.py: the API's constraints, read from botocore's service model
-        "botocore.session": ("get_session()", "Session.get_service_model(self, service_name)"),
+        # validation.py: the API's constraints, read from botocore's service model (moto's copy)
         "botocore.model": (
             "ServiceModel.operation_model(self, operation_name)",
             "StructureShape.required_members",
@@ -140,11 +159,12 @@ MEMBERS: dict[str, dict[str, tuple[str, ...]]] = {
             "InvalidClientTokenIdError.__init__(self)",
             "SignatureDoesNotMatchError",
         ),
-        "moto.core.utils": ("unix_time(dt)", "utcnow()"),
+        "moto.core.utils": ("unix_time(dt)", "utcnow()", "get_service_model(service_name)"),
         "moto.iam.access_control": (
             "IAMRequestBase.__init__(self, account_id, method, path, data, body, headers, action)",
             "IAMRequest.check_signature(self)",
             "IAMRequest.check_action_permitted(self, resource)",
+            "IAMRequestBase.check_action_permitted(self, resource)",  # sts.py: AssumeRole decided there
             # iam.py: a trust policy naming an account's root delegates to that account
             "IAMRequestBase._check_role_trust_relationship(self, role_arn)",
             "IAMPolicy",
@@ -154,6 +174,7 @@ MEMBERS: dict[str, dict[str, tuple[str, ...]]] = {
         ),
         "moto.iam.models": (
             "iam_backends",
+            "get_account_id_from(access_key)",  # whose account an access key is
             "IAMBackend.get_user(self, name)",
             "IAMBackend.get_groups_for_user(self, user_name)",
             "IAMBackend.get_role_by_arn(self, arn)",
@@ -163,21 +184,37 @@ MEMBERS: dict[str, dict[str, tuple[str, ...]]] = {
             "sts_backends",
             "STSBackend.get_assumed_role_from_access_key(self, access_key_id)",
         ),
+        # sts.py: AssumeRole checked as on AWS; web identity and SAML refused
+        "moto.sts.responses": (
+            "TokenResponse.assume_role(self)",
+            "TokenResponse.assume_role_with_web_identity(self)",
+            "TokenResponse.assume_role_with_saml(self)",
+        ),
     },
+    FIRST_USE: {"moto.backends": ("get_backend(name)",)},
     ACCOUNT: {
         "moto.core.botocore_stubber": ("BotocoreStubber.process_request(self, request)",),
         "moto.backends": ("get_backend(name)",),
         "moto.core.base_backend": ("BaseBackend.reset(self)",),
+        # sync.py: which accounts a request ran in
+        "moto.core.responses": ("BaseResponse.get_current_account(self)",),
+        # requests.py: the account a request's access key belongs to
+        "moto.iam.models": ("get_account_id_from(access_key)",),
+        # snapshot.py: EC2's backends, saved and loaded through get_backend("ec2")
+        "moto.ec2.models": ("ec2_backends",),
     },
+    CLASSROOM: {"moto.kms.models": ("kms_backends",)},  # the class's progress: each account's keys
     ENDPOINT: {
         "moto.moto_server.werkzeug_app": (
             "DomainDispatcherApplication.__init__(self, create_app)",
             "MotoRequestHandler",
             "create_backend_app(service)",
         ),
+        # serving/server.py: headers with underscores kept as moto's own server keeps them
+        "moto.core.request": ("environ_key_for_header(header_name)", "should_preserve_original_header_name(header_name)"),
     },
-    CLEANUP: {"moto.ec2.models": ("ec2_backends",)},
     HOOKS: {"botocore.handlers": ("BUILTIN_HANDLERS.append",)},
+    BACKEND: {"moto": ("mock_aws",)},
     AUDIT: {
         "botocore.model": (
             "OperationModel.name",
@@ -253,6 +290,9 @@ REFERENCES: dict[str, dict[str, tuple[str, ...]]] = {
         "moto.kms.responses:KmsResponse._validate_key_id": ("_validate_cmk_id",),
     },
     ACCOUNT: {"moto.core.botocore_stubber:BotocoreStubber.__call__": ("process_request",)},
+    # fidelity.load_service runs from get_backend: every request must reach it
+    FIRST_USE: {"moto.core.botocore_stubber:BotocoreStubber.process_request": ("get_backend",)},
+    ENDPOINT: {"moto.moto_server.werkzeug_app:create_backend_app": ("get_backend",)},
     # backend.py sets boto3.DEFAULT_SESSION = None so clients made by other libraries are
     # rebuilt from the workshop's environment: the setting works only if boto3 still reads it.
     BACKEND: {"boto3:_get_default_session": ("DEFAULT_SESSION",)},
@@ -591,6 +631,15 @@ def require(prefix: str) -> None:
         raise ValueError(f"no internals are listed under {prefix!r}")
     _run(checks)
     _required.add(prefix)
+
+
+def check_service(service: str) -> None:
+    """Check the internals of a service loaded on its first use (importing its modules);
+    a service with none listed passes."""
+    for prefix in SERVICES_LOADED_ON_FIRST_USE[service]:
+        if prefix not in _required:
+            _run(_checks(_under(prefix)))
+            _required.add(prefix)
 
 
 def inventory() -> list[tuple[str, str, str]]:

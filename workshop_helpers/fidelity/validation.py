@@ -32,9 +32,11 @@ from .exceptions import ValidationException
 
 @functools.lru_cache(maxsize=1)
 def _service_model():
-    import botocore.session
+    # moto's own copy (it parses KMS's model for every KMS request anyway): a second
+    # botocore session would parse the same file again, at every kernel's first KMS call
+    from moto.core.utils import get_service_model
 
-    return botocore.session.get_session().get_service_model("kms")
+    return get_service_model("kms")
 
 
 @functools.lru_cache(maxsize=256)
