@@ -394,3 +394,72 @@ def test_another_participants_key_is_usable_only_while_its_key_policy_allows_the
 
     akms.put_key_policy(KeyId=key["KeyId"], PolicyName="default", Policy=default_policy)
     all_denied()  # the grant removed
+
+
+# --- 4. honest clients pass signature verification ----------------------------------------------------
+
+
+def test_honest_clients_of_every_service_pass_signature_verification(alice, klass):
+    """Every signature is verified in class mode; what boto3 sends, in every form the
+    workshop's clients use, still passes: kms, iam, sts, ec2, s3 (presigned GET and PUT
+    URLs, multipart and managed uploads, an aws-chunked upload), and the AWS Encryption
+    SDK's own KMS calls."""
+    import io
+    from unittest import mock
+
+    import aws_encryption_sdk
+    import botocore.session
+    from boto3.s3.transfer import TransferConfig
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+    from botocore.httpchecksum import AwsChunkedWrapper, Crc32Checksum
+
+    key_arn = alice.client("kms").create_key(Description="honest")["KeyMetadata"]["Arn"]
+    assert alice.client("iam").get_user()["User"]["UserName"] == "alice"
+    assert "Volumes" in alice.client("ec2").describe_volumes()
+    s3 = alice.client("s3")
+    s3.create_bucket(Bucket="alice-honest", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket="alice-honest", Key="a key/é+?.txt", Body=b"odd name")
+    assert s3.get_object(Bucket="alice-honest", Key="a key/é+?.txt")["Body"].read() == b"odd name"
+    five_mib = 5 * 1024 * 1024  # S3's smallest part: a 9 MiB upload in two parts
+    s3.upload_fileobj(io.BytesIO(b"x" * (9 * 1024 * 1024)), "alice-honest", "big",
+                      Config=TransferConfig(multipart_threshold=five_mib, multipart_chunksize=five_mib))
+    assert s3.head_object(Bucket="alice-honest", Key="big")["ContentLength"] == 9 * 1024 * 1024
+
+    presigned_v4 = boto3.client("s3", endpoint_url=alice.env["KMS_WORKSHOP_ENDPOINT_URL"], region_name=REGION,
+                                aws_access_key_id=alice.env["AWS_ACCESS_KEY_ID"],
+                                aws_secret_access_key=alice.env["AWS_SECRET_ACCESS_KEY"],
+                                config=Config(signature_version="s3v4"))
+    put_url = presigned_v4.generate_presigned_url("put_object", Params={"Bucket": "alice-honest", "Key": "up"})
+    urllib.request.urlopen(urllib.request.Request(put_url, data=b"via a presigned PUT", method="PUT",
+                                                  headers={"Content-Type": "application/octet-stream"}), timeout=10)
+    get_url = presigned_v4.generate_presigned_url("get_object", Params={"Bucket": "alice-honest", "Key": "up"})
+    assert urllib.request.urlopen(get_url, timeout=10).read() == b"via a presigned PUT"
+
+    # the aws-chunked upload boto3 makes over HTTPS (a CRC32 trailer, STREAMING-UNSIGNED-PAYLOAD-TRAILER)
+    url = f"{klass[1].url}/alice-honest/chunked"
+    request = AWSRequest(method="PUT", url=url, headers={
+        "Content-Encoding": "aws-chunked", "X-Amz-Decoded-Content-Length": "11",
+        "Content-Type": "application/octet-stream",
+        "X-Amz-Trailer": "x-amz-checksum-crc32"})
+    request.context["checksum"] = {"request_algorithm": {"in": "trailer", "algorithm": "crc32",
+                                                         "name": "x-amz-checksum-crc32"}}
+    request.data = AwsChunkedWrapper(io.BytesIO(b"hello chunk"), checksum_cls=Crc32Checksum,
+                                     checksum_name="x-amz-checksum-crc32").read()
+    S3SigV4Auth(Credentials(alice.env["AWS_ACCESS_KEY_ID"], alice.env["AWS_SECRET_ACCESS_KEY"]), "s3",
+                REGION).add_auth(request)
+    assert request.headers["X-Amz-Content-SHA256"] == "STREAMING-UNSIGNED-PAYLOAD-TRAILER"
+    prepared = request.prepare()
+    urllib.request.urlopen(urllib.request.Request(url, data=prepared.body, method="PUT",
+                                                  headers=dict(prepared.headers.items())), timeout=10)
+    assert s3.get_object(Bucket="alice-honest", Key="chunked")["Body"].read() == b"hello chunk"
+
+    session = botocore.session.Session()  # the SDK makes its own KMS client from a botocore session
+    session.set_credentials(alice.env["AWS_ACCESS_KEY_ID"], alice.env["AWS_SECRET_ACCESS_KEY"])
+    with mock.patch.dict(os.environ, {"AWS_ENDPOINT_URL_KMS": alice.env["KMS_WORKSHOP_ENDPOINT_URL"]}):
+        provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(key_ids=[key_arn], botocore_session=session,
+                                                                    region_names=[REGION])
+    client = aws_encryption_sdk.EncryptionSDKClient()
+    sealed, _ = client.encrypt(source=b"sdk plaintext", key_provider=provider)
+    assert client.decrypt(source=sealed, key_provider=provider)[0] == b"sdk plaintext"

@@ -13,7 +13,6 @@ from urllib.parse import parse_qs, urlsplit
 
 from .snapshot import SERVICES
 
-_SCOPE = re.compile(r"Credential=[^/,]*/\d{8}/[^/,]*/([a-z0-9-]+)/aws4_request")
 _READ_PREFIXES = ("Describe", "Get", "List", "Head", "Lookup")
 # Named like a read but create something the account keeps.
 _CHANGES_ANYWAY = frozenset({"GetParametersForImport", "GetSessionToken", "GetFederationToken"})
@@ -34,15 +33,23 @@ def _header(headers, name: str) -> str:
     return value or ""
 
 
+def _claim(headers, url: str):
+    """Whose credential the request carries (fidelity/credentials.py, the one reader), or
+    None when it is malformed: such a request is refused at a class endpoint's door, and
+    elsewhere runs as moto's default account would."""
+    from ..fidelity import credentials
+
+    try:
+        return credentials.read(headers, urlsplit(url).query, require_date=False)
+    except credentials.Refused:
+        return None
+
+
 def service_of(headers, url: str) -> str | None:
     """The service a signed request is for (its SigV4 credential scope), else from the host."""
-    match = _SCOPE.search(_header(headers, "Authorization"))
-    if match:
-        return match.group(1)
-    query = urlsplit(url).query
-    match = re.search(r"X-Amz-Credential=[^&]*?%2F([a-z0-9-]+)%2Faws4_request", query)
-    if match:
-        return match.group(1)
+    claim = _claim(headers, url)
+    if claim is not None and claim.signed:
+        return claim.service
     host = urlsplit(url).hostname or ""
     for service in SERVICES:
         if host.startswith(service + ".") or f".{service}." in host:
@@ -83,8 +90,6 @@ def classify(method: str, headers, url: str, body) -> tuple[str | None, str, boo
     return service, operation, changes_account(service, operation)
 
 
-_ACCESS_KEY = re.compile(r"Credential=([^/,\s]+)/")
-_QUERY_ACCESS_KEY = re.compile(r"(?:[?&])(?:X-Amz-Credential=([^&%/]+)|AWSAccessKeyId=([^&]+))")
 _KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[^:]*:(\d{12}):")
 
 
@@ -95,7 +100,7 @@ def _kms_key_accounts(body) -> set[str]:
 
     try:
         params = json.loads(body or b"{}")
-    except (ValueError, TypeError):
+    except (ValueError, TypeError, RecursionError):  # unreadable: KMS answers SerializationException
         return set()
     if not isinstance(params, dict):
         return set()
@@ -128,11 +133,8 @@ def accounts_of(service: str | None, headers, url: str, body) -> set[str]:
         return {os.environ["MOTO_ACCOUNT_ID"]}
     chosen = _header(headers, "x-moto-account-id")
     if not chosen:
-        match = _ACCESS_KEY.search(_header(headers, "Authorization"))
-        key = match.group(1) if match else None
-        if key is None:
-            query = _QUERY_ACCESS_KEY.search("?" + (urlsplit(url).query or ""))
-            key = (query.group(1) or query.group(2)) if query else None
+        claim = _claim(headers, url)
+        key = claim.access_key if claim is not None else None
         from moto.iam.models import get_account_id_from
 
         chosen = get_account_id_from(key or "AKIAEXAMPLE")

@@ -4,9 +4,12 @@
 
     instructor routes ( account.wsgi ( gate ( moto ) ) )
 
-The gate runs inside the account's transaction (it sees the account as stored); the
-instructor routes run outside it, because adding a participant is itself one IAM write
-transaction (`Account.run("iam", True, ...)`), and the progress counts are written after
+The gate runs inside the account's transaction (it sees the account as stored, and
+verifies each signature, which covers the body); the outer layer runs outside it: it
+refuses unsigned requests and unknown or malformed credentials from the headers and query
+alone, before anything reads a body or takes an account's lock. It also serves the
+instructor routes, outside the transaction because adding a participant is itself one IAM
+write transaction (`Account.run("iam", True, ...)`), and writes the progress counts after
 the request's own transaction has committed.
 
 Instructor routes (all need the instructor token, `?token=` or the
@@ -128,9 +131,15 @@ class Classroom:
             path = environ.get("PATH_INFO", "/")
             if path == PREFIX or path.startswith(PREFIX + "/"):
                 return self._instructor(environ, start_response, path[len(PREFIX):])
-            # moto's account header never picks an account here (the gate sets it for a
-            # cross-account KMS call); dropped before the account state sees the request
+            # moto's account header never picks an account here (the gate sets it from the
+            # verified signer); dropped before the account state sees the request
             environ.pop("HTTP_X_MOTO_ACCOUNT_ID", None)
+            # Unsigned requests and unknown or malformed credentials are refused from the
+            # headers and query alone, before account.wsgi reads a body or takes a lock;
+            # the signature itself (which covers the body) is verified by the gate.
+            refusal = gate.screen(environ, start_response, self._issued_account)
+            if refusal is not None:
+                return refusal
             result = app(environ, start_response)
             record = environ.get(gate.RECORD)
             if record is not None and self.progress is not None:
@@ -138,6 +147,12 @@ class Classroom:
             return result
 
         return application
+
+    def _issued_account(self, access_key: str) -> str | None:
+        """The account that issued `access_key`, from IAM as stored (read only)."""
+        if self.state is None:
+            return roster.issued(access_key)
+        return self.state.run("iam", False, lambda: roster.issued(access_key), lambda: set())
 
     def _authorized(self, environ) -> bool:
         query = parse_qs(environ.get("QUERY_STRING", ""))

@@ -5,7 +5,9 @@ by default, then applies to every credential, checks KMS against resource "*" on
 answers KMS with HTTP 403 and XML. It is replaced here:
 
 - a request signed with an access key moto's IAM or STS did not issue acts as the
-  account root and is allowed (the workshop's "testing" key, any made-up key);
+  account root and is allowed (the workshop's "testing" key, any made-up key), except on a
+  class endpoint: there the caller is the key whose signature the class gate verified
+  (credentials.verified()), an unknown key is refused, and no request is the root;
 - credentials of IAM users and assumed roles are checked: the signature, the session's
   expiry, then their policies, read at call time;
 - KMS requests are authorized as KMS does (kms_authorization.py): against the key ARN,
@@ -18,8 +20,15 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from . import kms_authorization, principals, validation
-from .exceptions import ExpiredTokenException, InvalidSignatureException, UnrecognizedClientException
+from . import credentials, kms_authorization, principals, validation
+from .exceptions import ExpiredTokenException, InvalidSignatureException, KmsError, UnrecognizedClientException
+
+# STS serves these unsigned on AWS; every other operation needs a signed caller.
+UNSIGNED_OPERATIONS = frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSAML"})
+
+
+class MissingAuthenticationTokenException(KmsError):
+    pass
 
 _EXPIRED = "The security token included in the request is expired"
 
@@ -76,6 +85,48 @@ def _authenticate(self, iam_request_cls, is_kms: bool, account_id: str):
     return iam_request
 
 
+def _verified_iam_request(self, iam_request_cls, account_id: str, claim: credentials.Claim):
+    """moto's IAMRequest for the caller the gate verified, whatever form the request came
+    in (a header or a presigned URL): moto reads the key, and the session token it must
+    match, from these headers only."""
+    headers = {"Authorization": f"{credentials.ALGORITHM} Credential={claim.access_key}/{claim.date}/"
+                                f"{claim.region}/{claim.service}/aws4_request, SignedHeaders=host, "
+                                f"Signature={claim.signature}"}
+    if claim.token is not None:
+        headers["X-Amz-Security-Token"] = claim.token
+    return iam_request_cls(account_id=account_id, method=self.method, path=self.raw_path, data=self.data,
+                           body=self.raw_body, headers=headers, action=self._get_action())
+
+
+def _authorize_verified(self, iam_request_cls, resource: str, claim: credentials.Claim) -> None:
+    """A class endpoint's request. The caller is the key whose signature the gate verified
+    (credentials.py), never a second reading of the headers; no key acts as the root."""
+    from moto.iam.models import get_account_id_from
+
+    is_kms = self.service_name == "kms"
+    if not claim.signed:  # only what STS serves unsigned passes the gate; STS decides (sts.py)
+        if self._get_action() in UNSIGNED_OPERATIONS:
+            return
+        if is_kms:
+            raise MissingAuthenticationTokenException("Missing Authentication Token")
+        from moto.core.exceptions import _RESTError
+
+        error = _RESTError("MissingAuthenticationToken", "Request is missing Authentication Token")
+        error.code = 403
+        raise error
+    issuer = get_account_id_from(claim.access_key)
+    principal = principals.identify(issuer, self.partition, claim.access_key)
+    if principal is None or not principal.active:
+        raise _invalid_key_error(is_kms)
+    if principals.is_expired(principal):
+        raise _expired_error(is_kms)
+    if is_kms:
+        validation.check_request(self)
+        kms_authorization.authorize_request(self, principal)
+    else:
+        _verified_iam_request(self, iam_request_cls, issuer, claim).check_action_permitted(resource)
+
+
 def authenticate_and_authorize(self, iam_request_cls: type, resource: str = "*") -> None:
     """Replaces moto's ActionAuthenticatorMixin._authenticate_and_authorize_action.
 
@@ -84,6 +135,10 @@ def authenticate_and_authorize(self, iam_request_cls: type, resource: str = "*")
     from moto.core.authorization import ActionAuthenticatorMixin
 
     if self.headers.get("X-Amz-Target") in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
+        return
+    claim = credentials.verified()
+    if claim is not None:  # a class endpoint: its gate verified the signature
+        _authorize_verified(self, iam_request_cls, resource, claim)
         return
     is_kms = self.service_name == "kms"
     if "Authorization" not in self.headers:  # unsigned or presigned: treated like the root key
