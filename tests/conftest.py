@@ -1,5 +1,16 @@
-"""Shared pytest fixtures. The pytest process itself connects to moto once (connect() is
-once per process); anything that needs another backend runs in a subprocess."""
+"""Shared pytest fixtures and the test tiers. The pytest process itself connects to moto
+once (connect() is once per process); anything that needs another backend runs in a
+subprocess.
+
+The folder a test lives in says what it costs, and gives it its marker:
+
+    tests/unit/         in-process, seconds in all: `make test-unit`
+    tests/integration/  endpoints, `serve` and CLI subprocesses, state folders on disk
+    tests/notebooks/    whole notebooks in kernels (nbval, the 01-08 sequence, exercises)
+    tests/system/       JupyterLab in headless Chromium, `make lab`, Binder, the book
+
+A test that reaches the `serve` endpoint (the `endpoint` half of `kms_env`, or the
+`fidelity_endpoint` fixture) is also marked `endpoint`, wherever it lives."""
 
 from __future__ import annotations
 
@@ -51,3 +62,19 @@ def endpoint_kms_env(fidelity_endpoint):
 def kms_env(request):
     """A KmsEnv for in-process moto (connect("moto")) and for the local endpoint."""
     return request.getfixturevalue(f"{request.param}_kms_env")
+
+
+TIERS = ("unit", "integration", "notebooks", "system")
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        parts = item.path.parts
+        tier = next((name for name in TIERS if name in parts[-3:-1]), None)
+        if tier is not None:
+            item.add_marker(tier)
+        fixtures = getattr(item, "fixturenames", ())
+        callspec = getattr(item, "callspec", None)
+        via_env = "kms_env" in fixtures and callspec is not None and callspec.params.get("kms_env") == "endpoint"
+        if via_env or "fidelity_endpoint" in fixtures or "endpoint_kms_env" in fixtures:
+            item.add_marker("endpoint")
