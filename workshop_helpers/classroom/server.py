@@ -173,7 +173,7 @@ class Classroom:
             return answer_json("403 Forbidden", {"error": "the instructor token is missing or wrong"})
         method = environ.get("REQUEST_METHOD", "GET")
         if route in ("", "/") and method == "GET":
-            return answer("200 OK", "text/html; charset=utf-8", view.page().encode())
+            return answer("200 OK", "text/html; charset=utf-8", view.page(PREFIX).encode())
         if route == "/status" and method == "GET":
             return answer_json("200 OK", self.status())
         if route == "/participants" and method == "POST":

@@ -55,7 +55,6 @@ refresh(); setInterval(refresh, REFRESH_MS);
 """
 
 
-def page() -> str:
-    from .server import PREFIX
-
-    return _PAGE.replace("PREFIX", PREFIX).replace("REFRESH_MS", str(REFRESH_MS))
+def page(prefix: str) -> str:
+    """The page, fetching its data from `prefix`/status (the instructor routes' prefix)."""
+    return _PAGE.replace("PREFIX", prefix).replace("REFRESH_MS", str(REFRESH_MS))
