@@ -63,5 +63,14 @@ bench: install
 	$(BIN)/python benchmarks/envelope_bench.py
 	$(BIN)/python benchmarks/account_bench.py
 
+# The static site (Jupyter Book 1) from the committed notebooks and docs, into $(BOOK_DIR);
+# its tools live in .venv-book/ (constraints-book.txt), made on first use.
+BOOK_DIR ?= build/book
+.PHONY: book
+book:
+	@$(NEED_PYTHON)
+	$(PYTHON) tests/ensure_book.py
+	.venv-book/bin/python book/build.py --out $(BOOK_DIR)
+
 clean:
 	rm -rf $(VENV) .venv-esdk-cli workshop-data .pytest_cache

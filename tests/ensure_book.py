@@ -1,0 +1,105 @@
+"""Make the book's own virtual environment, .venv-book/, for `make book` and tests/test_book.py.
+
+    python tests/ensure_book.py            # make it if missing or out of date
+    python tests/ensure_book.py --check    # report only, never install
+
+Jupyter Book 1 (Sphinx, sphinx-book-theme, myst-nb) is a tool for publishing the workshop,
+not part of it, so it lives in a venv of its own, installed from constraints-book.txt
+(exact versions), and never enters constraints.txt. A stamp file in the venv records what
+it was made from (the constraints file's SHA-256 and this Python), so a second run does
+nothing. Exit status: 0 when the venv is ready, 1 when it is not (`make book` stops there).
+The test imports `find_book_python()`, `make_venv()` and `MISSING_MESSAGE` from here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+VENV = ROOT / ".venv-book"
+CONSTRAINTS = ROOT / "constraints-book.txt"
+STAMP = VENV / ".installed"
+PACKAGE = "jupyter-book"
+MIN_PYTHON = (3, 11)  # IPython 9, pinned in constraints-book.txt, needs it
+
+MISSING_MESSAGE = (
+    f"no book tools: run `python tests/ensure_book.py` (make book does) to make {VENV.name}/ "
+    f"from {CONSTRAINTS.name} (Python {MIN_PYTHON[0]}.{MIN_PYTHON[1]} or newer, and PyPI)"
+)
+
+
+def _python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def wanted_stamp() -> str:
+    """What the venv must have been made from: the constraints' digest and this Python."""
+    digest = hashlib.sha256(CONSTRAINTS.read_bytes()).hexdigest()
+    return f"{digest} python {sys.version_info.major}.{sys.version_info.minor}\n"
+
+
+def find_book_python() -> str | None:
+    """The book venv's Python, only when its stamp is current; else None."""
+    try:
+        current = STAMP.read_text() == wanted_stamp()
+    except OSError:
+        return None
+    python = _python(VENV)
+    return str(python) if current and os.access(python, os.X_OK) else None
+
+
+def _run(argv: list[str], what: str) -> None:
+    """Run one set-up step; raise RuntimeError with the last line of its output if it fails."""
+    try:
+        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=900)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise RuntimeError(f"{what} failed: {exc}") from None
+    if done.returncode != 0:
+        lines = [line for line in done.stderr.strip().splitlines() if not line.startswith("WARNING")]
+        raise RuntimeError(f"{what} failed (exit {done.returncode}): {lines[-1] if lines else 'no message'}")
+
+
+def make_venv() -> str:
+    """(Re)make the venv from the constraints file; return the installed Jupyter Book's version."""
+    if sys.version_info < MIN_PYTHON:
+        raise RuntimeError(f"Python {sys.version.split()[0]} is too old for the book tools; {MISSING_MESSAGE}")
+    if VENV.exists():
+        shutil.rmtree(VENV)
+    python = str(_python(VENV))
+    _run([sys.executable, "-m", "venv", str(VENV)], "python -m venv")
+    _run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
+          "-c", str(CONSTRAINTS), PACKAGE], f"pip install {PACKAGE}")
+    done = subprocess.run([python, "-c", "import jupyter_book; print(jupyter_book.__version__)"],
+                          capture_output=True, text=True, timeout=120)
+    if done.returncode != 0:
+        raise RuntimeError(f"jupyter_book does not import: {done.stderr.strip()[-200:]}")
+    STAMP.write_text(wanted_stamp())
+    return done.stdout.strip()
+
+
+def main(argv: list[str]) -> int:
+    found = find_book_python()
+    if found:
+        print(f"ensure_book: {VENV.name}/ is ready")
+        return 0
+    if "--check" in argv:
+        print(f"ensure_book: {VENV.name}/ is missing or out of date; {MISSING_MESSAGE}")
+        return 1
+    print(f"ensure_book: making {VENV.name}/ from {CONSTRAINTS.name} (about a minute, once)", flush=True)
+    try:
+        version = make_venv()
+    except (RuntimeError, OSError) as exc:
+        shutil.rmtree(VENV, ignore_errors=True)  # no half-made venv that looks current
+        print(f"ensure_book: error: {exc}")
+        return 1
+    print(f"ensure_book: {VENV.name}/ is ready (Jupyter Book {version})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
