@@ -422,3 +422,29 @@ def test_the_instructor_view_adds_up_with_two_workers(tmp_path):
         assert seen == {"alice": 6, "bob": 6}
     finally:
         assert server.stop(timeout=60) == 0
+
+
+def test_a_role_session_works_on_every_worker(tmp_path):
+    """AssumeRole's session key lives in the account's IAM: the worker that did not issue
+    it must know it too (the request would otherwise be refused as an unknown key)."""
+    server = ServeProcess("--state-dir", str(tmp_path / "state"), "--participants", "alice",
+                          "--class-dir", str(tmp_path / "class"), "--workers", "2", "--verbose",
+                          stderr_path=str(tmp_path / "stderr"))
+    try:
+        iam, sts = seat_client(tmp_path, "alice", "iam"), seat_client(tmp_path, "alice", "sts")
+        account = sts.get_caller_identity()["Account"]
+        trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
+                                                          "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}]}
+        iam.create_role(RoleName="reader", AssumeRolePolicyDocument=json.dumps(trust))
+        for i in range(6):
+            creds = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/reader",
+                                    RoleSessionName=f"session-{i}")["Credentials"]
+            for _ in range(3):  # fresh connections: either worker may take each
+                role_sts = boto3.client("sts", endpoint_url=server.url, region_name=REGION,
+                                        aws_access_key_id=creds["AccessKeyId"],
+                                        aws_secret_access_key=creds["SecretAccessKey"],
+                                        aws_session_token=creds["SessionToken"], config=NO_RETRIES)
+                assert ":assumed-role/reader/" in role_sts.get_caller_identity()["Arn"]
+        assert len(_worker_pids((tmp_path / "stderr").read_text())) == 2
+    finally:
+        assert server.stop(timeout=60) == 0

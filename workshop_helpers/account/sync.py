@@ -206,11 +206,16 @@ class Account:
             written = (set(chosen) | touched) if chosen is not None else snapshot.accounts_of(service)
             if snapshot.has_shared(service):
                 written.add(snapshot.SHARED)
-            dumped = [(account, snapshot.dump(service, account)) for account in sorted(written)]
+            dumped = [(service, account, snapshot.dump(service, account)) for account in sorted(written)]
+            if service == "sts" and chosen is not None:
+                # AssumeRole puts the session's access key in IAM: without the IAM row, another
+                # process (a worker of `serve --workers`) would not know whose key it is.
+                # Only the accounts whose locks are held, which refresh() made current.
+                dumped += [("iam", account, snapshot.dump("iam", account)) for account in chosen]
             with self.store.write() as conn:
-                generations = [(account, self.store.put_snapshot(conn, service, account, data))
-                               for account, data in dumped]
-            self._loaded.update(((service, account), generation) for account, generation in generations)
+                generations = [(kind, account, self.store.put_snapshot(conn, kind, account, data))
+                               for kind, account, data in dumped]
+            self._loaded.update(((kind, account), generation) for kind, account, generation in generations)
             return result
 
     def empty(self) -> None:
