@@ -62,6 +62,7 @@ test-fast: install
 bench: install
 	$(BIN)/python benchmarks/envelope_bench.py
 	$(BIN)/python benchmarks/account_bench.py
+	$(BIN)/python benchmarks/class_bench.py
 
 # The static site (Jupyter Book 1) from the committed notebooks and docs, into $(BOOK_DIR);
 # its tools live in .venv-book/ (constraints-book.txt), made on first use.
