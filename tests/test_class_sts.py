@@ -17,7 +17,7 @@ import urllib.request
 
 import boto3
 import pytest
-from botocore.auth import SigV4Auth
+from botocore.auth import SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 from fidelity_support import kms_error
@@ -139,7 +139,7 @@ def test_federated_calls_naming_another_accounts_role_issue_no_credentials(klass
     status, body = send(server.url, _federation_params(action, bobs_role, account_of(bob)), signing, alice)
     assert "SecretAccessKey" not in body and "SessionToken" not in body, f"{action} issued credentials ({status})"
     assert status in (400, 403), body[:500]
-    if signing == "signed":  # the class gate lets a participant's signed call through: STS answers
+    if signing in ("unsigned", "signed"):  # STS itself answers, as on AWS: these calls need no signature
         assert (status, _code(body)) == (400, "InvalidIdentityToken"), body[:500]
     if action == "AssumeRoleWithWebIdentity" and _code(body) == "InvalidIdentityToken":
         assert "No OpenIDConnect provider found in your account for https://idp.example.com" in body
@@ -203,6 +203,27 @@ def test_a_trust_naming_the_account_also_needs_the_callers_own_policy(alice, bob
         carol.assume_role(RoleArn=role, RoleSessionName="carol")
     assert refused.value.response["Error"]["Message"] == denied_message(carol_arn, role)
 
+    presigned = presign({"Action": "AssumeRole", "Version": "2011-06-15", "RoleArn": role, "RoleSessionName": "carol"},
+                        key["AccessKeyId"], key["SecretAccessKey"], bob.env["KMS_WORKSHOP_ENDPOINT_URL"])
+    status, body = _get(presigned)  # a presigned URL acts as its signer, not as her account's root
+    assert "SessionToken" not in body, "a presigned AssumeRole issued credentials"
+    assert (status, _code(body)) == (403, "AccessDenied")
+    assert denied_message(carol_arn, role) in body
+
     aiam.put_user_policy(UserName="carol", PolicyName="may-assume", PolicyDocument=allowing("sts:AssumeRole", role))
     session = carol.assume_role(RoleArn=role, RoleSessionName="carol")
     assert session["AssumedRoleUser"]["Arn"].startswith(f"arn:aws:sts::{account_of(bob)}:assumed-role/")
+
+
+def presign(params: dict[str, str], access_key: str, secret: str, endpoint_url: str) -> str:
+    request = AWSRequest("GET", f"{endpoint_url}/?{urllib.parse.urlencode(params)}")
+    SigV4QueryAuth(Credentials(access_key, secret), "sts", REGION, expires=300).add_auth(request)
+    return request.prepare().url
+
+
+def _get(url: str) -> tuple[int, str]:
+    try:
+        with urllib.request.urlopen(url, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+    except urllib.error.HTTPError as error:
+        return error.code, error.read().decode()
