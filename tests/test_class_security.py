@@ -317,6 +317,17 @@ def test_a_forged_signature_with_bobs_key_id_is_refused(world, service):
     bobs_things_untouched(world)
 
 
+def test_a_presigned_request_acts_as_its_signer_never_as_a_root(world):
+    """A presigned URL is no unsigned request: moto's own reading of the caller (here
+    GetCallerIdentity's) names the key that signed it, in its own account."""
+    endpoint = world["endpoint"]
+    target = presign(endpoint, creds_of(world["alice"]), "sts", "GET", QUERY_CALLS["sts"])
+    answer = endpoint.send("GET", target)
+    alice_account = world["alice"].client("sts").get_caller_identity()["Account"]
+    assert answer.status == 200, answer.text
+    assert f"<Arn>arn:aws:iam::{alice_account}:user/alice</Arn>" in answer.text
+
+
 def test_a_presigned_url_with_its_signature_changed_is_refused(world):
     endpoint = world["endpoint"]
     target = presign(endpoint, creds_of(world["bob"]), "s3", "GET", "/bob-bucket/private.txt")

@@ -1,30 +1,42 @@
-"""The class's front door, in front of moto: only credentials this endpoint issued get in.
+"""The class's front door, in front of moto: only requests signed with credentials this
+endpoint issued get in, each signature verified.
 
-In class mode every request must be signed with an access key that the endpoint's IAM or
-STS issued (a participant's key, or a session of a role in their account). Anything else
-is refused as AWS refuses it, before moto sees it:
+In class mode every request must be signed (SigV4, in the Authorization header or a
+presigned URL) with an access key that the endpoint's IAM or STS issued (a participant's
+key, or a session of a role in their account), and the signature must verify with the
+secret it issued (fidelity/credentials.py reads and verifies; docs/threat-model-auth.md).
+Anything else is refused as AWS refuses it, before moto sees it:
 
-- KMS: UnrecognizedClientException, HTTP 400, JSON ("The security token included in the
-  request is invalid."); IAM, STS and other query services: InvalidClientTokenId, HTTP 403;
-  S3: InvalidAccessKeyId, HTTP 403; EC2: AuthFailure, HTTP 401;
-- unsigned requests: MissingAuthenticationToken (S3: AccessDenied, as for an anonymous
-  caller without a bucket policy);
+- a key it did not issue: KMS UnrecognizedClientException, HTTP 400, JSON ("The security
+  token included in the request is invalid."); IAM, STS and other query services:
+  InvalidClientTokenId, HTTP 403; S3: InvalidAccessKeyId, HTTP 403; EC2: AuthFailure, 401;
+- a signature that does not verify: InvalidSignatureException (KMS), SignatureDoesNotMatch
+  (IAM, STS, S3), AuthFailure (EC2); a wrong or missing session token as an unknown key
+  (an expired session is ExpiredToken, from fidelity/iam.py);
+- a date more than 15 minutes off, an expired presigned URL, Signature Version 2, and
+  ambiguous or malformed credentials: the error AWS gives for each (`refuse`);
+- unsigned requests: each service's own error (MissingAuthenticationToken; KMS
+  MissingAuthenticationTokenException; EC2 AuthFailure; S3 AccessDenied, as for an
+  anonymous caller without a bucket policy), except the two STS operations AWS serves
+  unsigned (AssumeRoleWithWebIdentity, AssumeRoleWithSAML), which reach STS as no one;
 - moto's own control API (/moto-api: reset, dashboard) is closed, and moto's
-  `x-moto-account-id` header is dropped: a participant cannot pick an account.
+  `x-moto-account-id` header is dropped: a participant cannot pick an account. The gate
+  sets it to the verified signer's account, so moto runs the request there.
 
-A wrong secret for an issued key goes on to the fidelity layer, which answers the
-signature error (InvalidSignatureException for KMS, SignatureDoesNotMatch elsewhere).
+`screen` makes the checks that need no body (the form, the date, whether the key was
+issued) for classroom/server.py, before the body is read; `wrap` verifies the signature,
+which covers the body, inside the account's transaction.
 
 KMS keys are per account in moto: a request naming another participant's key ARN (or a
 ciphertext made under it) would be "not found" in the caller's account. On AWS it reaches
 the key, and the key policy decides. So the gate runs such a request in the key's account
-(moto's account header, set here after the caller's own was dropped), still signed by the
-caller, and the fidelity layer authorizes it as KMS does: AccessDeniedException ("...
-because no resource-based policy allows the kms:... action") unless the key policy allows
-the caller's account (and its IAM policies the caller) or the caller. Operations that KMS
-never allows across accounts (ScheduleKeyDeletion, DisableKey, PutKeyPolicy, ...) are
-refused with the same error whatever the key policy says. An alias name always means an
-alias of the caller's own account, as on AWS.
+(moto's account header), still signed by the caller, and the fidelity layer authorizes it
+as KMS does: AccessDeniedException ("... because no resource-based policy allows the
+kms:... action") unless the key policy allows the caller's account (and its IAM policies
+the caller) or the caller. Operations that KMS never allows across accounts
+(ScheduleKeyDeletion, DisableKey, PutKeyPolicy, ...) are refused with the same error
+whatever the key policy says. An alias name always means an alias of the caller's own
+account, as on AWS.
 """
 
 from __future__ import annotations
@@ -397,6 +409,7 @@ def wrap(app: Callable) -> Callable:
     secret the endpoint issued; moto then runs it in the signer's account, named by moto's
     account header (set here, from the verified claim only), and the caller's identity
     (fidelity/iam.py) is that claim's key, read no other way."""
+    credentials.make_moto_read_the_verified_claim()
 
     def application(environ, start_response):
         path = environ.get("PATH_INFO", "/")
@@ -421,6 +434,10 @@ def wrap(app: Callable) -> Callable:
             with credentials.verified_as(claim):  # as no one: STS decides (fidelity/sts.py)
                 return list(app(environ, start_response))
         service = claim.service
+        if claim.form == "query" and service != "s3":
+            # moto routes a request without an Authorization header to S3: name the
+            # service the verified signature is for, in the one form moto reads
+            environ["HTTP_AUTHORIZATION"] = credentials.header_of(claim)
         account_id = roster.issued(claim.access_key)
         environ["HTTP_X_MOTO_ACCOUNT_ID"] = account_id  # the signer's account, for moto
         record = {"account": account_id, "service": service, "operation": operation, "context": False}

@@ -425,6 +425,13 @@ def authenticate(method: str, path: str, query: str, headers, body: bytes,
     return claim
 
 
+def header_of(claim: Claim) -> str:
+    """The claim as an Authorization header, for moto's own parsers, which read no other
+    form (moto's dispatcher picks the service from it; its IAMRequest the key)."""
+    return (f"{ALGORITHM} Credential={claim.access_key}/{claim.date}/{claim.region}/{claim.service}/aws4_request, "
+            f"SignedHeaders={';'.join(claim.signed_headers)}, Signature={claim.signature}")
+
+
 # --- the verified caller of this thread's request ------------------------------------------------
 
 _verified = threading.local()
@@ -446,3 +453,29 @@ def verified() -> Claim | None:
     """The claim the class gate verified for this thread's request; None outside class
     mode (then any key acts as the account root, as before)."""
     return getattr(_verified, "claim", None)
+
+
+_moto_reads_claim = False
+
+
+def make_moto_read_the_verified_claim() -> None:
+    """moto reads a request's access key itself (BaseResponse.get_access_key: the caller
+    STS's GetCallerIdentity names, the account of a request without moto's account header)
+    with a regex of its own that knows neither presigned URLs nor ambiguity. While a class
+    gate has verified this thread's request, it reads the verified claim instead; anywhere
+    else it reads as before. Once per process."""
+    global _moto_reads_claim
+    if _moto_reads_claim:
+        return
+    from moto.core.responses import BaseResponse
+
+    original = BaseResponse.get_access_key
+
+    def get_access_key(self) -> str:
+        claim = verified()
+        if claim is None:
+            return original(self)
+        return claim.access_key or "AKIAEXAMPLE"  # unsigned: moto's own answer for no key
+
+    BaseResponse.get_access_key = get_access_key
+    _moto_reads_claim = True

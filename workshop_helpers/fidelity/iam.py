@@ -89,9 +89,7 @@ def _verified_iam_request(self, iam_request_cls, account_id: str, claim: credent
     """moto's IAMRequest for the caller the gate verified, whatever form the request came
     in (a header or a presigned URL): moto reads the key, and the session token it must
     match, from these headers only."""
-    headers = {"Authorization": f"{credentials.ALGORITHM} Credential={claim.access_key}/{claim.date}/"
-                                f"{claim.region}/{claim.service}/aws4_request, SignedHeaders=host, "
-                                f"Signature={claim.signature}"}
+    headers = {"Authorization": credentials.header_of(claim)}
     if claim.token is not None:
         headers["X-Amz-Security-Token"] = claim.token
     return iam_request_cls(account_id=account_id, method=self.method, path=self.raw_path, data=self.data,
