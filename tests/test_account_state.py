@@ -383,8 +383,8 @@ def _damage(state: pathlib.Path, how: str) -> None:
         db.write_bytes(b"this is not an account\n" * 100)
     elif how in ("another version", "a damaged snapshot"):
         conn = sqlite3.connect(db)
-        if how == "another version":
-            conn.execute("UPDATE meta SET value = '0.0.1' WHERE key = 'moto'")
+        if how == "another version":  # a newer workshop's format: nothing here can read it
+            conn.execute("UPDATE meta SET value = '99' WHERE key = 'format'")
         else:
             conn.execute("UPDATE services SET data = X'80049500' WHERE name = 'kms'")
         conn.commit()

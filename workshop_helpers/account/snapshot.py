@@ -7,11 +7,15 @@ every field KMS, IAM, STS, S3 and EC2 keep, with no second schema to drift from 
 is safe to do because
 
 - the pickles are read only from the user's own private folder (0700/0600), which nobody
-  else can write, and only when they were written by the same moto version and account
-  format (store.py checks both before anything is read);
+  else can write, and only in an account format this code knows (store.py checks it
+  before anything is read; the moto version is not part of it, so a patch release of
+  moto within the pinned range reads the account as it is);
 - what pickle cannot save as it is gets a rule here: locks are made anew, RSA and EC keys
   travel as PKCS#8 DER, and a reference from one backend to another (an EC2 volume knows
   its EC2 backend) is saved as the backend's name and found again in the loading process;
+- an S3 object's bytes (moto's FakeKey buffer) are saved beside the snapshot, by digest
+  (objects.py): a snapshot carries only the digest, so writing one object does not
+  rewrite the others;
 - EC2's AMI catalogue and its snapshots are moto's fixed start-up data (about 1.7 MB):
   they are left out and moto rebuilds them (the workshop makes no AMI and no snapshot).
 """
@@ -20,8 +24,11 @@ from __future__ import annotations
 
 import io
 import pickle
+import sys
 import threading
 from typing import Any
+
+from . import objects
 
 SERVICES = ("kms", "iam", "sts", "s3", "ec2")
 _LEFT_OUT = {"ec2": frozenset({"amis", "snapshots"})}
@@ -65,15 +72,58 @@ def _new_lock(kind: str):
     return threading.RLock() if kind == "rlock" else threading.Lock()
 
 
+class Snapshot(bytes):
+    """A pickled snapshot, and the S3 object bodies it refers to by digest (`bodies`),
+    which the store keeps beside it in the same transaction."""
+
+    bodies: dict[str, objects.StoredBody]
+
+    def __new__(cls, data: bytes, bodies: dict[str, objects.StoredBody]):
+        made = super().__new__(cls, data)
+        made.bodies = bodies
+        return made
+
+
+def _blank(cls):
+    return cls.__new__(cls)
+
+
+def _set_state(obj, state: dict) -> None:
+    """A FakeKey's attributes as saved: its buffer is the StoredBody persistent_load made,
+    not the bytes moto's own __setstate__ expects."""
+    vars(obj).update(state)
+    body = state.get("_value_buffer")
+    if isinstance(body, objects.StoredBody):
+        body._spool = state.get("_max_buffer_size") or objects.SPOOL
+
+
+class _Reference:
+    """A reference to another backend, kept as its name (rewriting a pickle without
+    loading it into this process's moto)."""
+
+    def __init__(self, pid: tuple):
+        self.pid = pid
+
+
 class _Pickler(pickle.Pickler):
     def __init__(self, file, refs: dict[int, tuple]):
         super().__init__(file, protocol=pickle.HIGHEST_PROTOCOL)
         self._refs = refs
+        self.bodies: dict[str, objects.StoredBody] = {}
+        self._fake_key = objects.fake_key_class() if "moto.s3.models" in sys.modules else None
 
     def persistent_id(self, obj):
+        if isinstance(obj, objects.StoredBody):
+            self.bodies[obj.digest] = obj
+            return ("body", obj.digest, obj.size)
+        if isinstance(obj, _Reference):
+            return obj.pid
         return self._refs.get(id(obj))
 
     def reducer_override(self, obj):
+        if self._fake_key is not None and isinstance(obj, self._fake_key):
+            objects.stored_body(obj)  # its bytes go beside the snapshot, by digest
+            return _blank, (type(obj),), dict(vars(obj)), None, None, _set_state
         if isinstance(obj, _LOCK_TYPES):
             return _new_lock, ("rlock" if isinstance(obj, _LOCK_TYPES[1]) else "lock",)
         from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
@@ -89,10 +139,20 @@ class _Pickler(pickle.Pickler):
 
 
 class _Unpickler(pickle.Unpickler):
+    def __init__(self, file, bodies: objects.Bodies | None, keep_references: bool = False):
+        super().__init__(file)
+        self._bodies = bodies
+        self._keep_references = keep_references
+
     def persistent_load(self, pid):
+        if pid[0] == "body":
+            _kind, digest, size = pid
+            return objects.StoredBody(digest, size, self._bodies.read_chunks if self._bodies else None)
         kind, service, account, region = pid
         if kind != "backend":
             raise pickle.UnpicklingError(f"unknown reference {kind!r}")
+        if self._keep_references:
+            return _Reference(pid)
         return _backend_dict(service)[account][region]
 
 
@@ -110,13 +170,14 @@ def accounts_of(service: str) -> set[str]:
     return {account for account, _region in live_backends(service)}
 
 
-def _dumps(state: Any) -> bytes:
+def _dumps(state: Any, refs: dict[int, tuple] | None = None) -> Snapshot:
     buffer = io.BytesIO()
-    _Pickler(buffer, _references()).dump(state)
-    return buffer.getvalue()
+    pickler = _Pickler(buffer, _references() if refs is None else refs)
+    pickler.dump(state)
+    return Snapshot(buffer.getvalue(), pickler.bodies)
 
 
-def dump(service: str, account: str) -> bytes:
+def dump(service: str, account: str) -> Snapshot:
     """The state of `service` in one account, every Region this process has used there;
     SHARED (the empty account) is the service's state kept across accounts."""
     if account == SHARED:
@@ -134,9 +195,10 @@ def has_shared(service: str) -> bool:
     return bool(_SHARED.get(service))
 
 
-def load(service: str, account: str, data: bytes) -> None:
-    """Make this process's `service` backends of `account` exactly what `data` describes."""
-    state = _Unpickler(io.BytesIO(data)).load()
+def load(service: str, account: str, data: bytes, bodies: objects.Bodies | None = None) -> None:
+    """Make this process's `service` backends of `account` exactly what `data` describes;
+    S3 objects' bytes are read from `bodies` when first used."""
+    state = _Unpickler(io.BytesIO(data), bodies).load()
     bd = _backend_dict(service)
     if account == SHARED:
         for name in _SHARED.get(service, ()):
@@ -161,3 +223,11 @@ def forget(service: str) -> None:
         backend.reset()
     for name in _SHARED.get(service, ()):
         getattr(_backend_dict(service), name).clear()
+
+
+def with_bodies_outside(data: bytes) -> Snapshot:
+    """A snapshot of account format 2, which holds its S3 objects' bytes, as one of format 3,
+    which refers to them by digest: unpickled and pickled again without touching this
+    process's moto (references to backends stay names)."""
+    state = _Unpickler(io.BytesIO(data), None, keep_references=True).load()
+    return _dumps(state, refs={})

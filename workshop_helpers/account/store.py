@@ -1,15 +1,22 @@
-"""The account's SQLite file: snapshots of the services, the audit trail, the workshop's
-own records, and what version wrote them.
+"""The account's SQLite file: snapshots of the services, S3 objects' bytes, the audit
+trail, the workshop's own records, and the format they are in.
 
 Tables (a schema of the workshop's own; `FORMAT` names its version):
 
-    meta      key/value: format, moto (the version that wrote the snapshots), epoch (a new
-              random id each time the account is emptied)
+    meta      key/value: format, epoch (a new random id each time the account is emptied)
     services  name (kms, iam, sts, s3, ec2), account (12 digits; '' for state kept across
               accounts), generation (+1 at every write of that row), data (snapshot):
               one row per service and account, so a write costs one account's state
+    object_bodies, object_refs
+              S3 objects' bytes by digest, and which snapshot refers to which (objects.py)
     trail     seq, origin (which notebook or program made the call), record (CloudTrail JSON)
     records   kind, id, data: the workshop's own facts kept with the account (JSON)
+
+The format is the workshop's own, not moto's version: a moto or botocore patch release
+within the pinned ranges reads the account as it is (their objects are pickled as they
+are, and a patch release keeps them). A change of the format migrates the file forward
+when it is opened (`_MIGRATIONS`); only a newer format, an unknown old one, or a damaged
+file is refused, with the reset command.
 
 SQLite gives what a real account's durability needs here: a write is one transaction, so
 a process killed in the middle of one leaves the account as it was before it (WAL mode
@@ -28,17 +35,20 @@ import pathlib
 import sqlite3
 import threading
 import uuid
-from importlib import metadata
 from typing import Iterator
 
 from ..errors import WorkshopError
+from . import objects
 from .location import make_private, private_file
 
-FORMAT = "2"  # 2: one snapshot per service and account (1: per service)
+# 3: S3 objects' bytes outside the snapshots; 2: one snapshot per service and account
+# (bytes inside); 1: one snapshot per service
+FORMAT = "3"
 DB_NAME = "account.sqlite3"
 BUSY_TIMEOUT_S = 30
 RESET_HINT = "python -m workshop_helpers reset"
 MAX_TRAIL = 50_000  # the oldest records go beyond this, as CloudTrail keeps 90 days
+WAL_KEPT = 4 << 20  # the write-ahead log is cut back to this after a checkpoint (a big object passed through it)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -46,15 +56,16 @@ CREATE TABLE IF NOT EXISTS services (name TEXT NOT NULL, account TEXT NOT NULL, 
                                      data BLOB NOT NULL, PRIMARY KEY (name, account));
 CREATE TABLE IF NOT EXISTS trail (seq INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (kind, id));
-"""
+""" + objects.SCHEMA
+_TABLES = {"meta", "services", "trail", "records", *objects.TABLES}
 
 
 class StateError(WorkshopError):
     """The account's folder cannot be used as it is (one line, naming the folder and the fix)."""
 
 
-def moto_version() -> str:
-    return metadata.version("moto")
+def _statements(schema: str) -> list[str]:
+    return [statement for statement in schema.split(";") if statement.strip()]
 
 
 def reset_command(directory: pathlib.Path) -> str:
@@ -84,6 +95,7 @@ class Store:
         self._pid = -1
         self._conn: sqlite3.Connection | None = None
         self._reader: sqlite3.Connection | None = None
+        self.bodies = objects.Bodies(self._query, lambda why: unreadable(self.directory, why))
         self._connect()
 
     # --- opening ----------------------------------------------------------------------
@@ -96,10 +108,11 @@ class Store:
         try:
             conn = sqlite3.connect(fresh, isolation_level=None)
             try:
+                conn.execute("PRAGMA auto_vacuum=INCREMENTAL")  # deleted objects give their space back
                 conn.execute("BEGIN")
-                for statement in filter(str.strip, _SCHEMA.split(";")):
+                for statement in _statements(_SCHEMA):
                     conn.execute(statement)
-                for key, value in (("format", FORMAT), ("moto", moto_version()), ("epoch", uuid.uuid4().hex)):
+                for key, value in (("format", FORMAT), ("epoch", uuid.uuid4().hex)):
                     conn.execute("INSERT INTO meta VALUES (?, ?)", (key, value))
                 conn.execute("COMMIT")
             finally:
@@ -115,7 +128,8 @@ class Store:
         try:
             if not self.path.exists():
                 self._create()
-            self._check_readonly()
+            if self._check_readonly() != FORMAT:
+                self._migrate()
             conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
             if conn.execute("PRAGMA journal_mode=WAL").fetchone()[0].lower() != "wal":
@@ -123,6 +137,7 @@ class Store:
             # NORMAL in WAL mode: a killed process never corrupts the file or loses a
             # committed write; only a power cut can lose the last few commits.
             conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute(f"PRAGMA journal_size_limit={WAL_KEPT}")
             reader = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
             reader.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
             self._conn, self._reader, self._pid = conn, reader, os.getpid()
@@ -136,9 +151,10 @@ class Store:
                 "set KMS_WORKSHOP_STATE_DIR to a private writable folder, or to 'memory'."
             ) from None
 
-    def _check_readonly(self) -> None:
-        """Is this a whole account of this version? Looked at read-only, so that a damaged
-        or foreign file is left exactly as it is until the user resets."""
+    def _check_readonly(self) -> str:
+        """Is this a whole account in a format this code reads (returned)? Looked at
+        read-only, so that a damaged or foreign file is left exactly as it is until the
+        user resets."""
         if self.path.stat().st_size == 0:
             raise sqlite3.DatabaseError("the file is empty: it was truncated")
         conn = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT_S)
@@ -146,23 +162,73 @@ class Store:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
             if not {"meta", "services", "trail", "records"} <= tables:
                 raise sqlite3.DatabaseError("it is not a workshop account: tables are missing")
-            self._check_version(dict(conn.execute("SELECT key, value FROM meta").fetchall()))
-            problem = conn.execute("PRAGMA quick_check").fetchone()[0]
-            if problem != "ok":
-                raise sqlite3.DatabaseError(problem)
+            written = self._check_format(dict(conn.execute("SELECT key, value FROM meta").fetchall()))
+            if written == FORMAT and not _TABLES <= tables:
+                raise sqlite3.DatabaseError("tables are missing")
+            # Every table but the objects' bytes, which can be hundreds of MiB: checking them
+            # would read them all at every start; a damaged one is reported when it is read.
+            for table in sorted(tables - {"object_bodies", "sqlite_sequence"}):
+                problem = conn.execute(f"PRAGMA quick_check({table})").fetchone()[0]
+                if problem != "ok":
+                    raise sqlite3.DatabaseError(problem)
+            return written
         finally:
             conn.close()
 
-    def _check_version(self, meta: dict) -> None:
-        wrote = (meta.get("format"), meta.get("moto"))
-        here = (FORMAT, moto_version())
-        if wrote != here:
-            raise StateError(
-                f"the simulated account in {self.directory} was written by another version "
-                f"(account format {wrote[0]}, moto {wrote[1]}; this is format {here[0]}, moto {here[1]}), "
-                f"so it is left as it is. Run `{reset_command(self.directory)}` to start a new, empty account there, "
-                "or set KMS_WORKSHOP_STATE_DIR to another folder."
-            )
+    def _check_format(self, meta: dict) -> str:
+        written = meta.get("format")
+        if written == FORMAT or written in _MIGRATIONS:
+            return written
+        readable = ", ".join([*_MIGRATIONS, FORMAT])
+        raise StateError(
+            f"the simulated account in {self.directory} was written by another version "
+            f"(account format {written}; this one reads formats {readable}), "
+            f"so it is left as it is. Run `{reset_command(self.directory)}` to start a new, empty account there, "
+            "or set KMS_WORKSHOP_STATE_DIR to another folder."
+        )
+
+    def _migrate(self) -> None:
+        """Bring an account of an older format to this one, in one transaction (a process
+        killed meanwhile leaves it in its old format, to be migrated at the next open),
+        then let the file give space back (VACUUM, once: auto_vacuum cannot be turned on
+        in place)."""
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+        try:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_S * 1000}")
+            conn.execute("BEGIN IMMEDIATE")
+            try:
+                written = conn.execute("SELECT value FROM meta WHERE key = 'format'").fetchone()[0]
+                while written != FORMAT:  # another process may have migrated it meanwhile
+                    written = _MIGRATIONS[written](self, conn)
+                    conn.execute("UPDATE meta SET value = ? WHERE key = 'format'", (written,))
+                conn.execute("COMMIT")
+            except BaseException:
+                with contextlib.suppress(sqlite3.Error):
+                    conn.execute("ROLLBACK")
+                raise
+            if conn.execute("PRAGMA auto_vacuum").fetchone()[0] != 2:  # 2: INCREMENTAL
+                conn.execute("PRAGMA auto_vacuum=INCREMENTAL")
+                conn.execute("VACUUM")
+        finally:
+            conn.close()
+
+    def _bodies_out_of_snapshots(self, conn: sqlite3.Connection) -> str:
+        """Format 2 -> 3: every S3 snapshot's object bytes moved to object_bodies."""
+        from . import snapshot
+
+        for statement in _statements(objects.SCHEMA):
+            conn.execute(statement)
+        conn.execute("DELETE FROM meta WHERE key = 'moto'")  # format 2 recorded moto's version; 3 does not
+        rows = conn.execute("SELECT name, account, data FROM services WHERE name = 's3' AND account != ''").fetchall()
+        for name, account, data in rows:
+            try:
+                moved = snapshot.with_bodies_outside(bytes(data))
+            except Exception as exc:  # noqa: BLE001 - any unpickling failure is a damaged file
+                raise unreadable(self.directory, f"the s3 snapshot: {type(exc).__name__}") from None
+            conn.execute("UPDATE services SET data = ?, generation = generation + 1 WHERE name = ? AND account = ?",
+                         (moved, name, account))
+            objects.Bodies.keep(conn, name, account, moved.bodies)
+        return "3"
 
     def _error(self, exc: Exception) -> StateError:
         text = str(exc)
@@ -244,12 +310,15 @@ class Store:
         return (rows[0][0], bytes(rows[0][1])) if rows else None
 
     def put_snapshot(self, conn: sqlite3.Connection, name: str, account: str, data: bytes) -> int:
-        """Inside `write()`: store one account's snapshot of a service; returns its new generation."""
-        return conn.execute(
+        """Inside `write()`: store one account's snapshot of a service, with the S3 object
+        bodies it refers to (`data.bodies`, from snapshot.dump); returns its new generation."""
+        generation = conn.execute(
             "INSERT INTO services VALUES (?, ?, 1, ?) ON CONFLICT(name, account) DO UPDATE "
             "SET generation = generation + 1, data = excluded.data RETURNING generation",
             (name, account, data),
         ).fetchone()[0]
+        objects.Bodies.keep(conn, name, account, getattr(data, "bodies", {}))
+        return generation
 
     # --- trail --------------------------------------------------------------------------
 
@@ -289,4 +358,9 @@ class Store:
         with self.write() as conn:
             for table in ("services", "trail", "records"):
                 conn.execute(f"DELETE FROM {table}")
+            objects.empty(conn)
             conn.execute("UPDATE meta SET value = ? WHERE key = 'epoch'", (uuid.uuid4().hex,))
+
+
+# format written -> the step that brings it one format forward (returns the new format)
+_MIGRATIONS = {"2": Store._bodies_out_of_snapshots}
