@@ -320,6 +320,59 @@ def test_the_state_folder_is_private_and_holds_no_data_key(tmp_path):
             assert encoded not in blobs, f"a data key ({label}) is in the state folder"
 
 
+def _assert_private(folder: pathlib.Path) -> None:
+    modes = _modes(folder)
+    wrong = {name: oct(mode) for name, mode in modes.items()
+             if mode != (0o700 if (folder / name).is_dir() else 0o600)}
+    assert not wrong, f"not private in {folder}: {wrong}"
+
+
+def test_folders_made_under_umask_000_are_private_and_so_are_their_new_parents(tmp_path):
+    """umask 000 makes a plain mkdir world-writable: the state folder, the class folder
+    and the parents made for them must not be."""
+    state = tmp_path / "made-for-state" / "deeper" / "account"
+    classes = tmp_path / "made-for-class" / "class"
+    run_py(f"""
+        import os, pathlib
+        os.umask(0)
+        ws = workshop_helpers.connect()
+        fixtures.ensure_imported_cmk(ws)
+        ws.client("s3").create_bucket(Bucket="umask-test", CreateBucketConfiguration={{"LocationConstraint": "eu-west-1"}})
+        ws.client("s3").put_object(Bucket="umask-test", Key="k", Body=b"v")
+        from workshop_helpers.classroom import files
+        folder = files.prepare({str(classes)!r})
+        files.save_class(folder, {{"url": "http://127.0.0.1:1"}})
+    """, state)
+    _assert_private(state)
+    assert (state / "account.sqlite3").exists() and (state / "locks").is_dir()
+    _assert_private(classes)
+    for made in (tmp_path / "made-for-state", tmp_path / "made-for-state" / "deeper", tmp_path / "made-for-class"):
+        assert stat.S_IMODE(made.stat().st_mode) == 0o700, made
+
+
+def test_what_is_already_in_the_folders_is_tightened_when_they_are_opened(tmp_path):
+    state = tmp_path / "account"
+    run_py("ws = workshop_helpers.connect(); fixtures.ensure_imported_cmk(ws)", state)
+    classes = tmp_path / "class"
+    (classes / "old").mkdir(parents=True)
+    # as if copied in with a permissive umask, or left by an older version
+    for path in (state / "left-behind.txt", classes / "alice.env", classes / "class.json", classes / "old" / "x"):
+        path.write_text("private\n")
+    for path in [state, *state.rglob("*"), classes, *classes.rglob("*")]:
+        os.chmod(path, 0o755 if path.is_dir() else 0o644)
+    shown = out(run_py("""
+        ws = workshop_helpers.connect()
+        print(json.dumps(len(ws.client("kms").list_keys()["Keys"])))
+    """, state))
+    assert shown == 1
+    _assert_private(state)
+    assert (state / "key-material").is_dir(), "the key material copy was to be among what is tightened"
+    from workshop_helpers.classroom import files
+
+    files.prepare(classes)
+    _assert_private(classes)
+
+
 @pytest.mark.parametrize("inside", ["repository", "workshop-data"])
 def test_a_state_folder_where_it_could_be_shared_is_refused(tmp_path, inside):
     where = ROOT / ".kms-state-test" if inside == "repository" else tmp_path / "workshop-data" / "account"

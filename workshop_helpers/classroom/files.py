@@ -1,8 +1,9 @@
 """The class folder: one `<name>.env` per participant, and `class.json` for the instructor.
 
 The folder is 0700 and every file in it 0600 (they hold credentials and the instructor
-token); files are written whole (a temporary file, then renamed), so a participant never
-reads half a file.
+token), whatever the umask; a folder opened again has what is already in it tightened to
+those modes (account/location.py's `private_folder`, shared with the state folder). Files
+are written whole (a temporary file, then renamed), so a participant never reads half a file.
 """
 
 from __future__ import annotations
@@ -12,16 +13,15 @@ import os
 import pathlib
 import secrets
 
+from ..account.location import private_folder
 from .roster import Participant
 
 CLASS_FILE = "class.json"
 
 
 def prepare(directory: str | os.PathLike) -> pathlib.Path:
-    path = pathlib.Path(directory).expanduser().absolute()
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    os.chmod(path, 0o700)
-    return path
+    """The class folder, made (parents too) or tightened: 0700, its files 0600."""
+    return private_folder(pathlib.Path(directory).expanduser().absolute())
 
 
 def write_private(path: pathlib.Path, text: str) -> None:
