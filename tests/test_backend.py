@@ -332,6 +332,23 @@ def test_doctor_on_moto_reports_and_exits_zero():
         assert word in out.stdout
 
 
+def test_doctor_loads_neither_ec2_nor_the_server_nor_the_envelope_code():
+    """A command imports what it uses: doctor needs KMS, not moto's EC2 (a second), the
+    endpoint's server or the envelope format (a tenth of a second together)."""
+    done = run_python("""
+        import runpy, sys
+        sys.argv = ["workshop_helpers", "doctor"]
+        try:
+            runpy.run_module("workshop_helpers", run_name="__main__")
+        except SystemExit as exit:
+            assert not exit.code, exit.code
+        heavy = ("moto.ec2.models", "workshop_helpers.serving.server", "waitress", "workshop_helpers.envelope")
+        print(sorted(name for name in heavy if name in sys.modules), file=sys.stderr)
+        """, clean_env())
+    assert done.returncode == 0, done.stderr
+    assert done.stderr.strip().splitlines()[-1] == "[]", done.stderr
+
+
 @pytest.mark.parametrize("args,needle", [
     (["doctor", "--backend", "nope"], "unknown backend"),
     (["doctor", "--backend", "endpoint"], "KMS_WORKSHOP_ENDPOINT_URL"),
