@@ -8,7 +8,8 @@
 - A real change of the format migrates forward: an account written by the workshop at
   commit 0c92622 (format 2, S3 objects' bytes inside the snapshots) opens with its keys
   still decrypting and its objects whole, moved out of the snapshots (deleting one gives
-  its space back). Two processes opening it at once both get the migrated account.
+  its space back). Two processes opening it at once both get the migrated account, and
+  a process killed while it migrates leaves format 2 for the next one to migrate.
 
 Every process runs the moto backend on a state folder in pytest's tmp_path.
 """
@@ -192,3 +193,40 @@ def test_a_format_2_account_opens_with_its_objects_moved_out_and_its_keys_workin
     with sqlite3.connect(state / "account.sqlite3") as conn:
         conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     assert (state / "account.sqlite3").stat().st_size < 4 * MiB
+
+
+def test_a_process_killed_while_it_migrates_leaves_format_2_and_the_next_one_migrates(tmp_path):
+    import signal
+    import time
+
+    state = tmp_path / "account"
+    old = _format_2_code(tmp_path)
+    made = finish(start(PRELUDE + MAKE, child_env(tmp_path, state, old), cwd=tmp_path), "the workshop at format 2")
+    inside = tmp_path / "inside"
+    stopping = textwrap.dedent(f"""
+        import pathlib, time
+        import workshop_helpers.account.objects as objects_module
+        original_keep = objects_module.Bodies.keep
+        def keep(conn, *rest):
+            original_keep(conn, *rest)
+            pathlib.Path({str(inside)!r}).write_text("in the migration")
+            time.sleep(120)  # killed here, the S3 snapshot rewritten but not committed
+        objects_module.Bodies.keep = staticmethod(keep)
+    """)
+    env = child_env(tmp_path, state)
+    proc = start(stopping + PRELUDE, env)
+    try:
+        deadline = time.monotonic() + 120
+        while not inside.exists():
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "the migration did not start"
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate()
+    assert meta(state)["format"] == "2", "a killed migration must leave the account as it was"
+    assert finish(start(PRELUDE + CHECK, env, json.dumps(made)), "the next process") == EXPECTED
+    assert meta(state)["format"] == "3"
