@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+TEST_STAMP := $(VENV)/.installed-test
+TEST_EXTRAS := test,lint
 PORT   ?= 8888
 ROOT_FLAG := $(shell [ "$$(id -u)" = 0 ] && echo --allow-root)
 # The lock: exact versions of everything pyproject.toml's ranges resolve to (runtime and
@@ -14,13 +16,22 @@ LOCK_PYTHON := 3.10
 UV_VERSION  := 0.13.9
 NEED_PYTHON := $(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { echo "error: Python 3.10 or newer is needed (found $$($(PYTHON) --version)); set PYTHON=python3.x"; exit 1; }
 
-.PHONY: install lock lab test test-fast nbval bench clean
+.PHONY: install install-test lock lab test test-unit test-fast lint bench clean
+
+# The installer: uv where it can be had (on PATH, else pinned into the venv by pip, which
+# takes seconds and makes every later install several times faster), pip otherwise; both
+# install exactly the lock's versions. $(call INSTALL,ARGS...)
+INSTALL = UV=$$(command -v uv || { [ -x $(BIN)/uv ] || $(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)' >/dev/null 2>&1; [ -x $(BIN)/uv ] && echo $(BIN)/uv; }); \
+	if [ -n "$$UV" ]; then "$$UV" pip install --quiet --python $(BIN)/python $(1); \
+	else $(BIN)/python -m pip install --quiet $(1); fi
 
 # JupyterLab's app settings in the venv, from the file Binder's postBuild installs: no news
 # pop-up, no update check, the kernel starts without a dialog (user settings still win).
 LAB_OVERRIDES := $(VENV)/share/jupyter/lab/settings/overrides.json
 
+# `make lab` installs what the workshop needs; the test tools come with `make test`.
 install: $(STAMP) $(LAB_OVERRIDES)
+install-test: $(TEST_STAMP) $(LAB_OVERRIDES)
 
 $(LAB_OVERRIDES): binder/overrides.json $(STAMP)
 	mkdir -p $(@D)
@@ -29,8 +40,11 @@ $(LAB_OVERRIDES): binder/overrides.json $(STAMP)
 $(STAMP): pyproject.toml $(LOCK)
 	@$(NEED_PYTHON)
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -c $(LOCK) -e '.[test,lint]'
+	$(call INSTALL,-c $(LOCK) -e .)
+	@touch $@
+
+$(TEST_STAMP): $(STAMP)
+	$(call INSTALL,-c $(LOCK) -e '.[$(TEST_EXTRAS)]')
 	@touch $@
 
 lock:
@@ -39,7 +53,7 @@ lock:
 	$(BIN)/python -m pip install --quiet 'uv==$(UV_VERSION)'
 	$(BIN)/uv pip compile pyproject.toml --extra test --extra lint --universal --python-version $(LOCK_PYTHON) \
 		$(if $(UPGRADE),--upgrade) --no-header --quiet --output-file $(LOCK)
-	{ echo "# Constraints (lock) file: pip install -c $(LOCK) -e '.[test]'. Do not edit: run make lock."; \
+	{ echo "# Constraints (lock) file: pip install -c $(LOCK) -e '.[test,lint]'. Do not edit: run make lock."; \
 	  echo "# Exact versions for pyproject.toml's ranges (runtime + [test] + [lint]), universal resolution"; \
 	  echo "# for Python >=$(LOCK_PYTHON) (lines with markers apply to some Python versions/platforms only)."; \
 	  echo "# Made on $$($(BIN)/python -c 'import platform as p; print("Python", p.python_version(), "on", p.system(), p.machine())') with uv $(UV_VERSION) by: make lock"; \
@@ -51,13 +65,23 @@ lab: install
 		--ServerApp.root_dir=notebooks --ServerApp.port=$(PORT) \
 		--LabApp.default_url=/lab/tree/01-setup-imported-cmk.ipynb
 
-test: install
+test: install-test
 	$(BIN)/python tests/ensure_browser.py
 	$(BIN)/python tests/ensure_esdk_cli.py
 	$(BIN)/python -m pytest
 
-test-fast: install
-	$(BIN)/python -m pytest -m "not browser" -x -q
+# The fast tier: in-process tests only, on every core (under a minute on 2 cores).
+test-unit: install-test
+	$(BIN)/python -m pytest tests/unit -m "not endpoint" -n auto --dist loadfile -q
+
+# Everything but the browser: unit, integration and notebook tiers.
+test-fast: install-test
+	$(BIN)/python -m pytest -m "not browser and not system" -x -q
+
+lint: install-test
+	$(BIN)/ruff check workshop_helpers tests benchmarks book
+	$(BIN)/ruff format --check workshop_helpers tests benchmarks book
+	$(BIN)/mypy workshop_helpers/envelope workshop_helpers/errors.py
 
 bench: install
 	$(BIN)/python benchmarks/envelope_bench.py

@@ -139,14 +139,33 @@ def test_binder_postbuild_installs_with_the_lock():
     assert re.search(r"^python -m pip install -c constraints\.txt -e \.$", text, re.M)
 
 
-@pytest.mark.skipif(not shutil.which("make"), reason="needs make")
-def test_make_install_uses_the_lock_and_reinstalls_when_it_changes():
-    # -n -W: what make would run if the lock had just changed (nothing is run)
-    out = subprocess.run(
-        ["make", "-n", "-W", "constraints.txt", "install"], cwd=ROOT, capture_output=True, text=True, timeout=60
-    )
+def _make_dry_run(*args: str) -> str:
+    # -n: what make would run (nothing is run); -W: as if that file had just changed
+    out = subprocess.run(["make", "-n", *args], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
-    assert "pip install --quiet -c constraints.txt -e '.[test,lint]'" in out.stdout, out.stdout
+    return out.stdout
+
+
+@pytest.mark.skipif(not shutil.which("make"), reason="needs make")
+def test_make_install_takes_only_what_the_workshop_needs_from_the_lock():
+    out = _make_dry_run("-W", "constraints.txt", "install")
+    assert "-c constraints.txt -e .;" in out, out
+    assert "[test" not in out, "make lab's install must not bring the test tools"
+
+
+@pytest.mark.skipif(not shutil.which("make"), reason="needs make")
+def test_make_test_adds_the_test_and_lint_tools_from_the_same_lock():
+    out = _make_dry_run("-W", "constraints.txt", "install-test")
+    assert "-c constraints.txt -e '.[test,lint]'" in out, out
+
+
+@pytest.mark.skipif(not shutil.which("make"), reason="needs make")
+def test_the_installer_is_uv_where_it_can_be_had_else_pip_both_with_the_lock():
+    out = _make_dry_run("-W", "constraints.txt", "install")
+    line = next(l for l in out.splitlines() if "-c constraints.txt" in l)
+    assert 'command -v uv' in line and "pip install --quiet 'uv==" in line
+    assert '"$UV" pip install --quiet --python .venv/bin/python -c constraints.txt -e .' in line
+    assert "else .venv/bin/python -m pip install --quiet -c constraints.txt -e ." in line
 
 
 @pytest.mark.skipif(not shutil.which("make"), reason="needs make")
