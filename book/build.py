@@ -154,8 +154,8 @@ def header_markdown(entry: dict, links: Links, binder: str) -> str:
 - Run it on your machine: clone the repository, then
 
   ```
-  make lab     # set everything up and open the workshop in JupyterLab
-  make test    # set everything up and run every test
+  make lab     # set up, then open the workshop in JupyterLab
+  make test    # set up, then run every test
   ```
 
 - [The notebook file]({links.file_url(path)}), with the outputs shown on this page.
@@ -320,7 +320,10 @@ def build(out: Path, keep_source: Path | None = None) -> None:
         jupyter_book = Path(sys.executable).with_name("jupyter-book")
         command = [str(jupyter_book), "build", str(src), "--path-output", str(Path(tmp) / "out"),
                    "--builder", "html", "--warningiserror", "--nitpick", "--keep-going", "--all", "--quiet"]
-        done = subprocess.run(command, cwd=tmp)
+        done = subprocess.run(command, cwd=tmp, capture_output=True, text=True)
+        # Warnings name the temporary copies; name the repository's files instead.
+        for stream, text in ((sys.stdout, done.stdout), (sys.stderr, done.stderr)):
+            stream.write(text.replace(f"{src}{os.sep}", ""))
         if done.returncode != 0:
             raise BuildError(f"jupyter-book build failed (exit {done.returncode}); the warnings above say why")
         html_dir = Path(tmp) / "out" / "_build" / "html"

@@ -307,11 +307,15 @@ def test_no_solution_is_published(site):
             assert not found, f"{path.relative_to(site)} holds {name}'s {found[0]!r}"
 
 
-def test_secret_scan_finds_nothing_in_the_site(site):
+def test_secret_scan_finds_nothing_in_the_site(site, tmp_path):
     files = site_files(site)
     findings, count = secret_scan.scan_paths(files)
     assert count == len(files) > 50
     assert not findings, "\n".join(str(f) for f in findings)
+    # The same scan does see a secret in a page: one made-up access key id, planted in a copy.
+    planted = tmp_path / "page.html"
+    planted.write_text((site / page_of(MANIFEST[0])).read_text() + "<p>" + "AKIA" + "Q3VZ7RTX2LMN4PWD</p>")
+    assert [f.kind for f in secret_scan.scan_paths([planted])[0]] == ["access-key-id"]
 
 
 # --- the build's gate ------------------------------------------------------------------------
