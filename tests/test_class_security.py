@@ -352,6 +352,52 @@ def test_a_replayed_request_with_another_body_is_refused(world):
     bobs_things_untouched(world)
 
 
+def _streamed(endpoint: Endpoint, creds: Credentials, target: str, chunks: list[bytes]) -> tuple[dict, bytes]:
+    """An upload as SDKs stream it over HTTP (STREAMING-AWS4-HMAC-SHA256-PAYLOAD): botocore
+    signs the headers, each chunk is signed after the one before it (AWS's chunk signing)."""
+    import hashlib
+    import hmac
+
+    total = sum(len(c) for c in chunks)
+    request = AWSRequest(method="PUT", url=endpoint.url + target, headers={
+        "X-Amz-Content-SHA256": "STREAMING-AWS4-HMAC-SHA256-PAYLOAD", "Content-Encoding": "aws-chunked",
+        "X-Amz-Decoded-Content-Length": str(total), "Content-Type": "application/octet-stream"})
+    SigV4Auth(creds, "s3", REGION).add_auth(request)  # the plain signer keeps the header's payload hash
+    timestamp = request.context["timestamp"]
+    headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
+    previous = re.search(r"Signature=([0-9a-f]{64})", headers["Authorization"]).group(1)
+    key = ("AWS4" + creds.secret_key).encode()
+    for part in (timestamp[:8], REGION, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    scope = f"{timestamp[:8]}/{REGION}/s3/aws4_request"
+    body = b""
+    for chunk in [*chunks, b""]:
+        to_sign = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", timestamp, scope, previous, hashlib.sha256(b"").hexdigest(),
+                             hashlib.sha256(chunk).hexdigest()])
+        previous = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        body += f"{len(chunk):x};chunk-signature={previous}\r\n".encode() + chunk + b"\r\n"
+    return headers, body
+
+
+def test_a_streamed_upload_with_a_chunk_changed_is_refused(world, alice_bucket):
+    """The seed signature covers only the headers: each chunk's own signature binds the
+    body. An honest stream is stored; the same request with a chunk swapped, or with its
+    chunk signatures made up, is refused and changes nothing."""
+    endpoint = world["endpoint"]
+    target = f"/{alice_bucket}/streamed"
+    headers, body = _streamed(endpoint, creds_of(world["alice"]), target, [b"first chunk ", b"second chunk"])
+    answer = endpoint.send("PUT", target, headers, body)
+    assert answer.status == 200, answer.text
+    s3 = world["alice"].client("s3")
+    assert s3.get_object(Bucket=alice_bucket, Key="streamed")["Body"].read() == b"first chunk second chunk"
+    swapped = body.replace(b"second chunk", b"mallory's!!!")
+    made_up = re.sub(rb"chunk-signature=[0-9a-f]{64}", b"chunk-signature=" + b"0" * 64, body)
+    for tampered in (swapped, made_up):  # the same signed headers, to the same key
+        answer = endpoint.send("PUT", target, headers, tampered)
+        assert (answer.status, answer.code) == (403, "SignatureDoesNotMatch"), answer.text
+    assert s3.get_object(Bucket=alice_bucket, Key="streamed")["Body"].read() == b"first chunk second chunk"
+
+
 # --- 5. session tokens ---------------------------------------------------------------------------------
 
 
@@ -539,3 +585,75 @@ def test_malformed_query_parameters_are_a_4xx(world, target):
     assert 400 <= answer.status < 500, answer.text
     assert answer.code in ("InvalidParameterValue", "ValidationError"), answer.text
     still_serving(world)
+
+
+# --- 9. a request refused at the door has its body never read ---------------------------------------
+
+DOOR = r"""
+import json, sys, tempfile, time
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from workshop_helpers import account, fidelity
+from workshop_helpers.classroom import Classroom
+
+fidelity.apply()
+state = account.open_account(tempfile.mkdtemp())
+classroom = Classroom(["alice"], tempfile.mkdtemp(), region="eu-west-1")
+app = classroom.wrap_outer(account.wsgi(classroom.wrap_inner(DomainDispatcherApplication(create_backend_app)), state))
+classroom.open("http://127.0.0.1:9", state)
+alice = classroom.participants()[0].access_key_id
+
+
+class Unread:
+    def read(self, *args):
+        raise AssertionError("the body of a refused request was read")
+
+    readline = read
+
+
+now = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+def header(key, date=now[:8]):
+    return (f"AWS4-HMAC-SHA256 Credential={key}/{date}/eu-west-1/kms/aws4_request, "
+            f"SignedHeaders=host;x-amz-date, Signature={'0' * 64}")
+
+cases = {
+    "unsigned": {},
+    "unknown-key": {"HTTP_AUTHORIZATION": header("AKIAZZZZZZZZZZZZZZZZ"), "HTTP_X_AMZ_DATE": now},
+    "sigv2": {"HTTP_AUTHORIZATION": f"AWS {alice}:c2ln"},
+    "two-credentials": {"HTTP_AUTHORIZATION": header(alice).replace(", SignedHeaders", ", Credential=x, SignedHeaders"),
+                        "HTTP_X_AMZ_DATE": now},
+    "2020": {"HTTP_AUTHORIZATION": header(alice, "20200101"), "HTTP_X_AMZ_DATE": "20200101T000000Z"},
+}
+answers = {}
+for name, extra in cases.items():
+    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/", "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1",
+               "SERVER_PORT": "9", "HTTP_HOST": "127.0.0.1:9", "wsgi.url_scheme": "http", "wsgi.input": Unread(),
+               "CONTENT_LENGTH": "1000000", "CONTENT_TYPE": "application/x-amz-json-1.1",
+               "HTTP_X_AMZ_TARGET": "TrentService.ListKeys", **extra}
+    seen = []
+    body = b"".join(app(environ, lambda status, headers, exc_info=None: seen.append(status)))
+    answers[name] = [seen[0], json.loads(body)["__type"]]
+print(json.dumps(answers))
+"""
+
+
+def test_a_request_refused_at_the_door_has_its_body_never_read(tmp_path):
+    """Unsigned requests and unknown, malformed or stale credentials are answered from the
+    headers alone: the class app's body stream raises if anything reads it."""
+    import os
+    import subprocess
+    import sys
+
+    from fidelity_support import ROOT
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KMS_WORKSHOP_", "MOTO_"))}
+    done = subprocess.run([sys.executable, "-c", DOOR], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-3000:]
+    answers = json.loads(done.stdout.strip().splitlines()[-1])
+    assert answers == {
+        "unsigned": ["400 Bad Request", "MissingAuthenticationTokenException"],
+        "unknown-key": ["400 Bad Request", "UnrecognizedClientException"],
+        "sigv2": ["400 Bad Request", "IncompleteSignatureException"],
+        "two-credentials": ["400 Bad Request", "IncompleteSignatureException"],
+        "2020": ["400 Bad Request", "InvalidSignatureException"],
+    }

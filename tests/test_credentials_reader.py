@@ -204,3 +204,56 @@ def test_ambiguous_or_truncated_headers_are_refused(header):
         claim = credentials.read(headers, "")
         if not claim.signed:  # the empty header: unsigned, which the gate refuses
             raise credentials.Refused(credentials.UNSIGNED, "unsigned")
+
+
+# --- streamed S3 uploads: every chunk signed --------------------------------------------------------
+
+
+def _streamed(chunks: list[bytes], trailer: bytes | None = None) -> dict:
+    """A PUT as SDKs stream it (STREAMING-AWS4-HMAC-SHA256-PAYLOAD[-TRAILER]): botocore
+    signs the headers; each chunk, then the trailer, is signed after the one before it."""
+    import hashlib
+    import hmac
+
+    marker = "STREAMING-AWS4-HMAC-SHA256-PAYLOAD" + ("-TRAILER" if trailer is not None else "")
+    request = AWSRequest(method="PUT", url=URL + "/bucket/streamed", headers={
+        "X-Amz-Content-SHA256": marker, "Content-Encoding": "aws-chunked",
+        "X-Amz-Decoded-Content-Length": str(sum(map(len, chunks)))})
+    SigV4Auth(ALICE, "s3", "eu-west-1").add_auth(request)  # keeps the header's payload hash
+    sent = _sent(request)
+    timestamp = request.context["timestamp"]
+    previous = sent["headers"]["Authorization"].rsplit("Signature=", 1)[1]
+    key = ("AWS4" + ALICE.secret_key).encode()
+    for part in (timestamp[:8], "eu-west-1", "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    scope = f"{timestamp[:8]}/eu-west-1/s3/aws4_request"
+    body = b""
+    for chunk in [*chunks, b""]:
+        to_sign = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", timestamp, scope, previous, hashlib.sha256(b"").hexdigest(),
+                             hashlib.sha256(chunk).hexdigest()])
+        previous = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        body += f"{len(chunk):x};chunk-signature={previous}\r\n".encode() + chunk + (b"\r\n" if chunk else b"")
+    if trailer is None:
+        body += b"\r\n"
+    else:
+        to_sign = "\n".join(["AWS4-HMAC-SHA256-TRAILER", timestamp, scope, previous,
+                             hashlib.sha256(trailer + b"\n").hexdigest()])
+        signature = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        body += trailer + b"\r\n" + f"x-amz-trailer-signature:{signature}\r\n\r\n".encode()
+    sent["body"] = body
+    return sent
+
+
+@pytest.mark.parametrize("trailer", [None, b"x-amz-checksum-crc32:NhCmhg=="], ids=["chunks", "chunks-and-trailer"])
+def test_a_streamed_upload_is_its_signers_only_while_every_chunk_is(trailer):
+    request = _streamed([b"first ", b"second"], trailer)
+    assert authenticate(request).access_key == ALICE.access_key
+    tampered = [request["body"].replace(b"second", b"mallet"),
+                request["body"].replace(b";chunk-signature=", b";chunk-signature=0", 1),
+                request["body"][:-10], request["body"] + b"more"]
+    if trailer is not None:
+        tampered.append(request["body"].replace(b"NhCmhg==", b"AAAAAA=="))
+    for body in tampered:
+        assert authenticate({**request, "body": body}) is None, body
+    wrong_length = {**request, "headers": {**request["headers"], "X-Amz-Decoded-Content-Length": "99"}}
+    assert authenticate(wrong_length) is None

@@ -10,8 +10,9 @@ ambiguous or malformed is refused (`Refused`), never guessed at.
 
 `authenticate` then recomputes the SigV4 signature from the request as it was sent (path
 and query as sent, the signed headers only, the payload hash) with the secret the
-endpoint issued, as botocore's signer computes it, and compares in constant time.
-Signature Version 2 is refused, as in the Regions that only accept SigV4.
+endpoint issued, as botocore's signer computes it, and compares in constant time; an S3
+upload streamed in signed chunks has each chunk's signature checked too. Signature
+Version 2 is refused, as in the Regions that only accept SigV4.
 """
 
 from __future__ import annotations
@@ -401,6 +402,67 @@ def signature_of(claim: Claim, secret: str, method: str, path: str, query: str, 
     return signer.signature(string_to_sign, request)
 
 
+def _signing_key(secret: str, claim: Claim) -> bytes:
+    key = ("AWS4" + secret).encode("utf-8")
+    for part in (claim.date, claim.region, claim.service, "aws4_request"):
+        key = hmac.new(key, part.encode("utf-8"), hashlib.sha256).digest()
+    return key
+
+
+_CHUNK_HEADER = re.compile(rb"^([0-9a-fA-F]{1,16});chunk-signature=([0-9a-f]{64})$")
+_EMPTY_SHA256 = hashlib.sha256(b"").hexdigest()
+
+
+def check_chunk_signatures(claim: Claim, secret: str, headers, body: bytes) -> None:
+    """An S3 upload sent as STREAMING-AWS4-HMAC-SHA256-PAYLOAD(-TRAILER): every chunk's
+    signature, chained from the request's own, and the trailer's, as S3 checks them. The
+    seed signature covers only the headers; these bind the body to the signer."""
+    def refused(why: str) -> Refused:
+        return Refused(MISMATCH, f"The request signature we calculated does not match the signature you provided "
+                       f"({why}). Check your AWS Secret Access Key and signing method.", claim.service)
+
+    key = _signing_key(secret, claim)
+    scope = f"{claim.date}/{claim.region}/{claim.service}/aws4_request"
+    previous, at, total = claim.signature, 0, 0
+    while True:
+        end = body.find(b"\r\n", at)
+        match = _CHUNK_HEADER.match(body[at:end]) if end >= 0 else None
+        if match is None:
+            raise refused("a chunk header is not 'SIZE;chunk-signature=SIGNATURE'")
+        size = int(match.group(1), 16)
+        data = body[end + 2:end + 2 + size]
+        if len(data) != size or (size and body[end + 2 + size:end + 4 + size] != b"\r\n"):
+            raise refused("a chunk is shorter than its size")
+        string_to_sign = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", claim.timestamp or "", scope, previous,
+                                    _EMPTY_SHA256, hashlib.sha256(data).hexdigest()])
+        expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected.encode(), match.group(2)):
+            raise refused("a chunk's signature does not match")
+        previous, total = expected, total + size
+        if size == 0:
+            at = end + 2
+            break
+        at = end + 4 + size
+    rest = body[at:]
+    if _get(headers, "X-Amz-Content-SHA256") == "STREAMING-AWS4-HMAC-SHA256-PAYLOAD-TRAILER":
+        trailer, _, signed = rest.rpartition(b"x-amz-trailer-signature:")
+        signature = signed.strip()
+        if not signed.endswith(b"\r\n"):
+            raise refused("the trailer is incomplete")
+        lines = [line for line in trailer.split(b"\r\n") if line]
+        canonical = b"".join(line.strip() + b"\n" for line in lines)
+        string_to_sign = "\n".join(["AWS4-HMAC-SHA256-TRAILER", claim.timestamp or "", scope, previous,
+                                    hashlib.sha256(canonical).hexdigest()])
+        expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(expected.encode(), signature):
+            raise refused("the trailer's signature does not match")
+    elif rest not in (b"\r\n", b""):
+        raise refused("there is data after the last chunk")
+    decoded = _get(headers, "X-Amz-Decoded-Content-Length")
+    if decoded is not None and decoded.strip() != str(total):
+        raise refused("X-Amz-Decoded-Content-Length is not the chunks' total size")
+
+
 def authenticate(method: str, path: str, query: str, headers, body: bytes,
                  issued: Callable[[str], Issued | None], now: float | None = None) -> Claim:
     """The request's claim once its signature is verified: the claim of the key that signed
@@ -422,6 +484,9 @@ def authenticate(method: str, path: str, query: str, headers, body: bytes,
         raise Refused(MISMATCH, "The request signature we calculated does not match the signature you provided. "
                       "Check your AWS Secret Access Key and signing method. Consult the service documentation "
                       "for details.", claim.service)
+    if claim.service == "s3" and (_get(headers, "X-Amz-Content-SHA256") or "").startswith(
+            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"):
+        check_chunk_signatures(claim, found.secret, headers, body)
     return claim
 
 
