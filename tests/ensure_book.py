@@ -8,17 +8,24 @@ not part of it, so it lives in a venv of its own, installed from constraints-boo
 (exact versions), and never enters constraints.txt. A stamp file in the venv records what
 it was made from (the constraints file's SHA-256 and this Python), so a second run does
 nothing. Exit status: 0 when the venv is ready, 1 when it is not (`make book` stops there).
-The test imports `find_book_python()`, `make_venv()` and `MISSING_MESSAGE` from here.
+The test imports `find_book_python()`, `ensure()` and `MISSING_MESSAGE` from here.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no lock; one build at a time there
+    fcntl = None
 
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv-book"
@@ -82,22 +89,49 @@ def make_venv() -> str:
     return done.stdout.strip()
 
 
+@contextlib.contextmanager
+def _one_at_a_time():
+    """Hold an exclusive lock while the venv is checked and made: `make book` and a test
+    session (or two test workers) may ask at the same moment."""
+    if fcntl is None:
+        yield
+        return
+    name = "kms-workshop-book-" + hashlib.sha256(str(VENV).encode()).hexdigest()[:16] + ".lock"
+    with open(Path(tempfile.gettempdir()) / name, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ensure(say=print) -> str:
+    """The book venv's Python, made first if it is missing or out of date; RuntimeError if
+    it cannot be made (nothing half-made is left behind)."""
+    with _one_at_a_time():
+        found = find_book_python()
+        if found:
+            return found
+        say(f"ensure_book: making {VENV.name}/ from {CONSTRAINTS.name} (about 25 s, once)")
+        try:
+            version = make_venv()
+        except (RuntimeError, OSError) as exc:
+            shutil.rmtree(VENV, ignore_errors=True)  # no half-made venv that looks current
+            raise RuntimeError(str(exc)) from None
+        say(f"ensure_book: made {VENV.name}/ (Jupyter Book {version})")
+        return find_book_python() or str(_python(VENV))
+
+
 def main(argv: list[str]) -> int:
-    found = find_book_python()
-    if found:
-        print(f"ensure_book: {VENV.name}/ is ready")
-        return 0
-    if "--check" in argv:
+    if "--check" in argv and not find_book_python():
         print(f"ensure_book: {VENV.name}/ is missing or out of date; {MISSING_MESSAGE}")
         return 1
-    print(f"ensure_book: making {VENV.name}/ from {CONSTRAINTS.name} (about a minute, once)", flush=True)
     try:
-        version = make_venv()
-    except (RuntimeError, OSError) as exc:
-        shutil.rmtree(VENV, ignore_errors=True)  # no half-made venv that looks current
+        ensure(lambda line: print(line, flush=True))
+    except RuntimeError as exc:
         print(f"ensure_book: error: {exc}")
         return 1
-    print(f"ensure_book: {VENV.name}/ is ready (Jupyter Book {version})")
+    print(f"ensure_book: {VENV.name}/ is ready")
     return 0
 
 

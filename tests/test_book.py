@@ -49,15 +49,11 @@ def in_ci() -> bool:
 
 
 def book_python_or_skip() -> str:
-    found = ensure_book.find_book_python()
-    if not found:
-        try:
-            ensure_book.make_venv()
-        except (RuntimeError, OSError) as exc:
-            shutil.rmtree(ensure_book.VENV, ignore_errors=True)
-            (pytest.fail if in_ci() else pytest.skip)(f"{exc}; {ensure_book.MISSING_MESSAGE}")
-        found = ensure_book.find_book_python()
-    return found
+    """The book venv's Python (made if missing); without it, fail when CI=true, else skip."""
+    try:
+        return ensure_book.ensure()
+    except RuntimeError as exc:
+        (pytest.fail if in_ci() else pytest.skip)(f"{exc}; {ensure_book.MISSING_MESSAGE}")
 
 
 def make_book(out: Path, root: Path = ROOT) -> subprocess.CompletedProcess:
@@ -136,6 +132,22 @@ def test_manifest_exercises_are_the_ones_the_exercise_test_runs():
                 if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "EXERCISES")
     tested = {name: [cell for cell, _, _ in cells] for name, cells in ast.literal_eval(node.value).items()}
     assert {e["file"]: e["exercises"] for e in MANIFEST} == tested
+
+
+def test_ensure_book_uses_a_venv_only_when_its_stamp_is_current(tmp_path, monkeypatch, capsys):
+    venv = tmp_path / ".venv-book"
+    monkeypatch.setattr(ensure_book, "VENV", venv)
+    monkeypatch.setattr(ensure_book, "STAMP", venv / ".installed")
+    assert ensure_book.find_book_python() is None
+    assert ensure_book.main(["--check"]) == 1 and "missing or out of date" in capsys.readouterr().out
+    python = venv / "bin" / "python"
+    python.parent.mkdir(parents=True)
+    python.write_text("#!/bin/sh\n")
+    python.chmod(0o755)
+    (venv / ".installed").write_text(ensure_book.wanted_stamp())
+    assert ensure_book.find_book_python() == str(python)
+    (venv / ".installed").write_text("made from another constraints file\n")
+    assert ensure_book.find_book_python() is None
 
 
 # --- the pages ---------------------------------------------------------------------------
