@@ -68,7 +68,8 @@ def apply() -> None:
 
     Raises MotoIncompatible (one line, naming the internal) if moto or botocore is outside
     the tested range or lacks an internal the workshop relies on (internals.py lists them
-    all); nothing is patched then.
+    all); nothing is patched then. The internals of EC2 and S3 are checked by
+    `load_service`, on their first use.
     """
     global _applied
     with _lock:
@@ -101,8 +102,8 @@ def load_service(service: str) -> None:
     (MotoIncompatible, one line, if one moved), once per process.
 
     Called by moto's `get_backend` (every request reaches it: `apply()` wraps it), and by
-    the account on disk before it loads the service's snapshots. Services loaded with
-    `apply()` (KMS, IAM, STS) return at once.
+    the account on disk before it loads the service's snapshots. Any other service (KMS,
+    IAM and STS are ready after `apply()`) returns at once.
     """
     if service in _loaded_services or service not in SERVICES_LOADED_ON_FIRST_USE:
         return

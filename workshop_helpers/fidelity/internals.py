@@ -64,7 +64,6 @@ SIMULATION_LAYER = (
     "workshop_helpers/account/",
     "workshop_helpers/endpoint.py",
     "workshop_helpers/serving/",
-    "workshop_helpers/cli/serve.py",
     "workshop_helpers/classroom/",
     "workshop_helpers/ebs.py",
     "workshop_helpers/s3_sse.py",
@@ -159,7 +158,20 @@ MEMBERS: dict[str, dict[str, tuple[str, ...]]] = {
             "InvalidClientTokenIdError.__init__(self)",
             "SignatureDoesNotMatchError",
         ),
-        "moto.core.utils": ("unix_time(dt)", "utcnow()", "get_service_model(service_name)"),
+        "moto.core.utils": (
+            "unix_time(dt)",
+            "utcnow()",
+            "get_service_model(service_name)",
+            "convert_to_flask_response.__call__(self, args)",  # safety_net.py: moto's server's net
+        ),
+        # credentials.py: signatures checked as botocore's SigV4 signer makes them
+        "botocore.utils": ("normalize_url_path(path)",),
+        "botocore.auth": (
+            "SigV4Auth.__init__(self, credentials, service_name, region_name)",
+            "SigV4Auth.signature(self, string_to_sign, request)",
+        ),
+        "botocore.awsrequest": ("AWSRequest.__init__(self, method)",),
+        "botocore.credentials": ("Credentials.__init__(self, access_key, secret_key)",),
         "moto.iam.access_control": (
             "IAMRequestBase.__init__(self, account_id, method, path, data, body, headers, action)",
             "IAMRequest.check_signature(self)",
@@ -198,6 +210,7 @@ MEMBERS: dict[str, dict[str, tuple[str, ...]]] = {
         "moto.core.base_backend": ("BaseBackend.reset(self)",),
         # sync.py: which accounts a request ran in
         "moto.core.responses": ("BaseResponse.get_current_account(self)",),
+        "moto.s3.models": ("FakeKey",),
         # requests.py: the account a request's access key belongs to
         "moto.iam.models": ("get_account_id_from(access_key)",),
         # snapshot.py: EC2's backends, saved and loaded through get_backend("ec2")
@@ -267,10 +280,14 @@ ASSIGNED: dict[str, dict[str, tuple[str, ...]]] = {
         "moto.core.exceptions:_RESTError.__init__": ("error_type",),
         "moto.core.exceptions:JsonRESTError.__init__": ("description",),
         "moto.kms.models:Key.__init__": ("multi_region_configuration",),  # set for multi-Region keys only
+        "moto.core.utils:convert_to_flask_response.__init__": ("callback",),  # safety_net.py: which service
+        "botocore.awsrequest:AWSRequest.__init__": ("context",),  # credentials.py: the signing time
     },
     ACCOUNT: {  # snapshot.py leaves EC2's start-up data out of the pickles
         "moto.ec2.models.amis:AmiBackend.__init__": ("amis",),
         "moto.ec2.models.elastic_block_store:EBSBackend.__init__": ("snapshots",),
+        # objects.py: an S3 object's bytes, kept beside the snapshot
+        "moto.s3.models:FakeKey.__init__": ("_value_buffer", "_max_buffer_size"),
     },
 }
 
