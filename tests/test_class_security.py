@@ -24,7 +24,6 @@ import pytest
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
-
 from test_classroom import REGION, Seat, start_class
 
 BOB_OBJECT = b"bob's private object"

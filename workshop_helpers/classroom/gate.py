@@ -240,9 +240,9 @@ def screen(environ, start_response, issued_account: Callable[[str], str | None])
         if fields.get("Action") in UNSIGNED_STS:
             return None
         return refuse_unsigned(environ, start_response, service_for_errors(environ, None, peek=True))
-    if issued_account(claim.access_key) is None:
-        return refuse_unknown_key(environ, start_response, service_for_errors(environ, claim.service),
-                                  claim.access_key)
+    access_key = claim.access_key or ""
+    if issued_account(access_key) is None:
+        return refuse_unknown_key(environ, start_response, service_for_errors(environ, claim.service), access_key)
     return None
 
 

@@ -23,10 +23,10 @@ import hmac
 import re
 import threading
 import time
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import Callable, Iterator, Mapping
 from urllib.parse import quote, unquote, urlsplit
 
 ALGORITHM = "AWS4-HMAC-SHA256"
@@ -157,7 +157,7 @@ def _from_header(header: str, token: str | None, timestamp: str | None) -> Claim
         raise Refused(MALFORMED, "the Authorization header is not 'AWS4-HMAC-SHA256 Credential=..., "
                       "SignedHeaders=..., Signature=...'", hint)
     names = match.group(1, 3, 5)
-    fields = dict(zip(names, match.group(2, 4, 6)))
+    fields = dict(zip(names, match.group(2, 4, 6), strict=True))
     if sorted(names) != ["Credential", "Signature", "SignedHeaders"]:
         raise Refused(MALFORMED, "the Authorization header must name Credential, SignedHeaders and Signature "
                       "once each", hint)
@@ -472,7 +472,7 @@ def authenticate(method: str, path: str, query: str, headers, body: bytes,
     if not claim.signed:
         return claim
     check_time(claim, now)
-    found = issued(claim.access_key)
+    found = issued(claim.access_key or "")
     if found is None:
         raise Refused(UNKNOWN_KEY, "The security token included in the request is invalid.", claim.service)
     if found.token is not None or claim.token is not None:
@@ -542,5 +542,5 @@ def make_moto_read_the_verified_claim() -> None:
             return original(self)
         return claim.access_key or "AKIAEXAMPLE"  # unsigned: moto's own answer for no key
 
-    BaseResponse.get_access_key = get_access_key
+    BaseResponse.get_access_key = get_access_key  # type: ignore[method-assign]
     _moto_reads_claim = True

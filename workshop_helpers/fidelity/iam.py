@@ -112,8 +112,9 @@ def _authorize_verified(self, iam_request_cls, resource: str, claim: credentials
         error = _RESTError("MissingAuthenticationToken", "Request is missing Authentication Token")
         error.code = 403
         raise error
-    issuer = get_account_id_from(claim.access_key)
-    principal = principals.identify(issuer, self.partition, claim.access_key)
+    access_key = claim.access_key or ""
+    issuer = get_account_id_from(access_key)
+    principal = principals.identify(issuer, self.partition, access_key)
     if principal is None or not principal.active:
         raise _invalid_key_error(is_kms)
     if principals.is_expired(principal):
