@@ -1,4 +1,4 @@
-"""Issue H: one simulated account that lasts, shared by every process that uses its folder.
+"""One simulated account that lasts, shared by every process that uses its folder.
 
 Each test runs the workshop in subprocesses (as separate kernels and commands are), on a
 temporary state folder of its own: never the user's ~/.kms-workshop/account. Points 4, 5
