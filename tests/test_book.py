@@ -56,21 +56,43 @@ def book_python_or_skip() -> str:
         (pytest.fail if in_ci() else pytest.skip)(f"{exc}; {ensure_book.MISSING_MESSAGE}")
 
 
-def make_book(out: Path, root: Path = ROOT) -> subprocess.CompletedProcess:
-    return subprocess.run(["make", "--no-print-directory", "book", f"BOOK_DIR={out}", f"PYTHON={sys.executable}"],
-                          cwd=root, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
+def without_network() -> list[str]:
+    """A command prefix that runs its command with no network but loopback (a network
+    namespace of its own), where this machine allows one; else nothing."""
+    unshare = shutil.which("unshare")
+    if unshare and subprocess.run([unshare, "-n", "true"], capture_output=True).returncode == 0:
+        return [unshare, "-n", "--"]
+    return []
+
+
+def make_book(out: Path, root: Path = ROOT, prefix: list[str] | None = None) -> subprocess.CompletedProcess:
+    command = ["make", "--no-print-directory", "book", f"BOOK_DIR={out}", f"PYTHON={sys.executable}"]
+    return subprocess.run([*(prefix or []), *command], cwd=root, capture_output=True, text=True,
+                          timeout=BUILD_TIMEOUT)
 
 
 @pytest.fixture(scope="session")
-def site(tmp_path_factory) -> Path:
-    """`make book` once for the session, into a temporary folder; the site's root."""
+def offline() -> list[str]:
+    return without_network()
+
+
+@pytest.fixture(scope="session")
+def site(tmp_path_factory, offline) -> Path:
+    """`make book` once for the session, into a temporary folder, with no network where
+    the machine allows it (the venv is made first, from PyPI); the site's root."""
     book_python_or_skip()
     out = tmp_path_factory.mktemp("book") / "site"
     started = time.monotonic()
-    done = make_book(out)
+    done = make_book(out, prefix=offline)
     assert done.returncode == 0, f"make book failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     print(f"make book: {time.monotonic() - started:.1f} s")
     return out
+
+
+def test_the_build_needs_no_network(site, offline):
+    if not offline:
+        pytest.skip("no network namespace here (unshare -n): the build ran with the network")
+    assert (site / "index.html").is_file()  # the session's build ran inside `unshare -n`
 
 
 def page_of(entry: dict) -> str:
