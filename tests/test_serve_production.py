@@ -224,6 +224,27 @@ def test_an_s3_object_over_1_mib_is_accepted(klass):
     assert s3.get_object(Bucket="alice-large", Key="object")["Body"].read() == body
 
 
+def test_what_moto_s_own_server_gave_s3_is_kept():
+    """Metadata names with '_' and keys with a literal '%' (the undecoded path), as moto's
+    werkzeug handler passed them (on the in-process endpoint, out of class mode)."""
+    from workshop_helpers.endpoint import start_endpoint
+
+    url, stop = start_endpoint()
+    try:
+        s3 = boto3.client("s3", endpoint_url=url, region_name=REGION, aws_access_key_id="testing",
+                          aws_secret_access_key="testing", config=NO_RETRIES)
+        _put_and_read_back(s3)
+    finally:
+        stop()
+
+
+def _put_and_read_back(s3) -> None:
+    s3.create_bucket(Bucket="alice-names", CreateBucketConfiguration={"LocationConstraint": REGION})
+    s3.put_object(Bucket="alice-names", Key="literal%41 and space", Body=b"x", Metadata={"my_key": "v", "other": "w"})
+    assert [o["Key"] for o in s3.list_objects_v2(Bucket="alice-names")["Contents"]] == ["literal%41 and space"]
+    assert s3.head_object(Bucket="alice-names", Key="literal%41 and space")["Metadata"] == {"my_key": "v", "other": "w"}
+
+
 # --- the log ------------------------------------------------------------------------------------
 
 

@@ -16,8 +16,9 @@ What this module adds to it, each for a reason:
   such a refusal the connection is closed gently (the unread body is drained for a
   moment) so the client reads the error rather than a reset;
 - what moto's own request handler (werkzeug) gave the app: RAW_URI (the undecoded path,
-  which S3 keys with an encoded '/' need) and the S3 metadata headers whose names hold
-  '_' (both servers drop other such headers, so that X_Foo cannot pose as X-Foo);
+  which S3 keys with an encoded '/' or a literal '%' need), the S3 metadata headers whose
+  names hold '_' (both servers drop other such headers, so that X_Foo cannot pose as
+  X-Foo), and response header names as the app spells them;
 - a graceful stop: stop accepting, let the requests in progress finish and their
   answers go out, then close.
 """
@@ -118,6 +119,20 @@ class _Request(HTTPRequestParser):
 
 
 class _Task(WSGITask):
+    def build_response_header(self):
+        """Waitress capitalises header names (x-amz-meta-my_key -> X-Amz-Meta-My_key); the
+        SDKs read S3 metadata names from them, and S3 sends them as stored (lower case):
+        the names go out as the app spelled them."""
+        spelled = {"-".join(part.capitalize() for part in name.split("-")): name for name, _ in self.response_headers}
+        head = super().build_response_header()
+        lines = head.split(b"\r\n")
+        for i, line in enumerate(lines[1:], start=1):
+            name, colon, value = line.partition(b": ")
+            original = spelled.get(name.decode("latin-1"))
+            if colon and original is not None:
+                lines[i] = original.encode("latin-1") + colon + value
+        return b"\r\n".join(lines)
+
     def get_environment(self):
         environ = super().get_environment()
         request = self.request
@@ -166,9 +181,13 @@ class _Channel(HTTPChannel):
         except OSError:
             data = b""
         if not data or time.time() > self.linger_until:
-            self.linger_until = None
-            self._wants_linger = False
-            super().handle_close()
+            self.close_now()
+
+    def close_now(self) -> None:
+        """Close at once, lingering or not (from the loop's thread)."""
+        self.linger_until = None
+        self._wants_linger = False
+        super().handle_close()
 
 
 class _Server(TcpWSGIServer):
@@ -180,9 +199,7 @@ class _Server(TcpWSGIServer):
         for channel in list(self.active_channels.values()):
             if channel.linger_until is not None:
                 if now > channel.linger_until:
-                    channel.linger_until = None
-                    channel._wants_linger = False
-                    channel.handle_close()
+                    channel.close_now()
             elif not channel.requests and channel.request is not None and channel.request.started < cutoff:
                 channel.will_close = True  # a request still arriving after the whole timeout
 
@@ -241,8 +258,8 @@ class HttpServer:
         for channel in list(self._server.active_channels.values()):
             if channel.requests or channel.total_outbufs_len:
                 busy = True
-            elif channel.linger_until is None:
-                channel.handle_close()
+            else:  # idle, half-sent, or lingering after its answer: nothing more for it
+                channel.close_now()
         return not busy and not self._server.active_channels
 
     def stop(self) -> None:
