@@ -2,9 +2,9 @@
 
     .venv-book/bin/python book/build.py [--out DIR] [--keep-source DIR]
 
-Reads only committed files: notebooks/manifest.yml and the notebooks it lists (in its
-order), docs/*.md and book/ (this configuration, the glossary, the intro page, the Sphinx
-extension and its CSS). They are copied into a temporary source folder and prepared
+Reads only files the repository keeps, never generated state: notebooks/manifest.yml and
+the notebooks it lists (in its order, with their committed outputs), docs/*.md and book/
+(this configuration, the glossary, the intro page, the Sphinx extension and its CSS). They are copied into a temporary source folder and prepared
 there, never in place:
 
 - each notebook page gets, under its title, a box with the manifest's objectives, time
@@ -14,8 +14,8 @@ there, never in place:
   them as exercises);
 - widget outputs become static HTML built from the widget state saved in the notebook
   (a published page has no kernel; this also keeps the widget scripts off the page);
-- a link to a repository file that is not a page of the book points at that file in the
-  repository instead.
+- a link to a repository file that is not a page of the book (a script, the README, an
+  exercise's solution) points at that file in the repository instead.
 
 Notebooks are never executed, and nothing under notebooks/solutions/ is read. Sphinx runs
 with warnings as errors and nit-picky references, so a broken link, a missing file or an
@@ -26,7 +26,6 @@ build has succeeded.
 from __future__ import annotations
 
 import argparse
-import copy
 import html
 import os
 import posixpath
@@ -112,8 +111,6 @@ class Links:
             return match[0]
         path, _, anchor = target.partition("#")
         resolved = posixpath.normpath(posixpath.join(posixpath.dirname(origin), path))
-        if resolved.startswith("notebooks/solutions"):
-            raise BuildError(f"{origin} links to {target}: the solutions are never published")
         if resolved in self.pages:
             return match[0]
         if not (ROOT / resolved).exists():
@@ -123,6 +120,7 @@ class Links:
 
 
 # --- notebook pages ----------------------------------------------------------------------
+
 
 def header_markdown(entry: dict, links: Links, binder: str) -> str:
     """The boxes under a notebook page's title: what it teaches, and how to run it."""
@@ -135,7 +133,7 @@ def header_markdown(entry: dict, links: Links, binder: str) -> str:
 :::{{admonition}} In this notebook
 :class: workshop-overview
 
-**Time to learn:** about {entry['minutes']} minutes{exercise_text}
+**Time to learn:** about {entry["minutes"]} minutes{exercise_text}
 
 **Objectives**
 
@@ -189,8 +187,10 @@ def widget_html(model_id: str, state: dict) -> str:
         return f'<label class="{classes}"{title}><input type="checkbox" disabled{checked}> {description}</label>'
     if name in ("TextModel", "TextareaModel", "IntTextModel", "FloatTextModel"):
         value = html.escape(str(values.get("value", "")), quote=True)
-        return (f'<label class="{classes}"{title}>{description} '
-                f'<input type="text" value="{value}" readonly disabled></label>')
+        return (
+            f'<label class="{classes}"{title}>{description} '
+            f'<input type="text" value="{value}" readonly disabled></label>'
+        )
     return f'<div class="{classes}">{description}</div>'
 
 
@@ -241,6 +241,7 @@ def prepare_notebook(entry: dict, links: Links, binder: str) -> nbformat.Noteboo
 
 # --- the other pages ----------------------------------------------------------------------
 
+
 def glossary_markdown() -> str:
     data = yaml.safe_load((BOOK / "glossary.yml").read_text(encoding="utf-8"))
     lines = ["# Glossary", "", data["intro"].strip(), "", ":::{glossary}"]
@@ -258,13 +259,15 @@ def index_markdown(entries: list[dict], links: Links) -> str:
     intro = (BOOK / "intro.md").read_text(encoding="utf-8").rstrip() + "\n"
     total = sum(entry["minutes"] for entry in entries)
     hours, minutes = divmod(total, 60)
-    intro = (intro.replace("{{ total_time }}", f"{hours} h {minutes:02d} min")
-             .replace("{{ repository }}", links.repo_url))
+    intro = intro.replace("{{ total_time }}", f"{hours} h {minutes:02d} min").replace(
+        "{{ repository }}", links.repo_url
+    )
     items = []
     for entry in entries:
         stem = entry["file"].removesuffix(".ipynb")
-        items.append(f"- [{entry['order']:02d} · {entry['title']}](notebooks/{stem}.ipynb), "
-                     f"about {entry['minutes']} minutes")
+        items.append(
+            f"- [{entry['order']:02d} · {entry['title']}](notebooks/{stem}.ipynb), about {entry['minutes']} minutes"
+        )
         items += [f"  - {objective}" for objective in entry["objectives"]]
     return intro + "\n" + "\n".join(items) + "\n"
 
@@ -274,10 +277,14 @@ def toc(entries: list[dict], docs: list[str]) -> dict:
         "format": "jb-book",
         "root": "index",
         "parts": [
-            {"caption": "The workshop",
-             "chapters": [{"file": f"notebooks/{e['file'].removesuffix('.ipynb')}"} for e in entries]},
-            {"caption": "Reference",
-             "chapters": [{"file": "glossary"}] + [{"file": f"docs/{d.removesuffix('.md')}"} for d in docs]},
+            {
+                "caption": "The workshop",
+                "chapters": [{"file": f"notebooks/{e['file'].removesuffix('.ipynb')}"} for e in entries],
+            },
+            {
+                "caption": "Reference",
+                "chapters": [{"file": "glossary"}] + [{"file": f"docs/{d.removesuffix('.md')}"} for d in docs],
+            },
         ],
     }
 
@@ -318,8 +325,20 @@ def build(out: Path, keep_source: Path | None = None) -> None:
             shutil.rmtree(keep_source, ignore_errors=True)
             shutil.copytree(src, keep_source)
         jupyter_book = Path(sys.executable).with_name("jupyter-book")
-        command = [str(jupyter_book), "build", str(src), "--path-output", str(Path(tmp) / "out"),
-                   "--builder", "html", "--warningiserror", "--nitpick", "--keep-going", "--all", "--quiet"]
+        command = [
+            str(jupyter_book),
+            "build",
+            str(src),
+            "--path-output",
+            str(Path(tmp) / "out"),
+            "--builder",
+            "html",
+            "--warningiserror",
+            "--nitpick",
+            "--keep-going",
+            "--all",
+            "--quiet",
+        ]
         done = subprocess.run(command, cwd=tmp, capture_output=True, text=True)
         # Warnings name the temporary copies; name the repository's files instead.
         for stream, text in ((sys.stdout, done.stdout), (sys.stderr, done.stderr)):

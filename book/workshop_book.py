@@ -24,8 +24,19 @@ from sphinx.application import Sphinx
 EXERCISE_TAG = "tag_workshop-exercise"
 # Classes of the boxes build.py puts under each notebook's title: no glossary links inside.
 BOX_CLASSES = {"workshop-overview", "workshop-run"}
-SKIP_NODES = (nodes.title, nodes.subtitle, nodes.rubric, nodes.literal, nodes.literal_block, nodes.reference,
-              nodes.raw, nodes.FixedTextElement, nodes.caption, addnodes.pending_xref, nodes.term)
+SKIP_NODES = (
+    nodes.title,
+    nodes.subtitle,
+    nodes.rubric,
+    nodes.literal,
+    nodes.literal_block,
+    nodes.reference,
+    nodes.raw,
+    nodes.FixedTextElement,
+    nodes.caption,
+    addnodes.pending_xref,
+    nodes.term,
+)
 
 
 def load_terms(srcdir: str) -> list[tuple[str, re.Pattern]]:
@@ -66,12 +77,19 @@ def link_first_uses(doctree: nodes.document, docname: str, terms: list[tuple[str
                 break
             _, _, term, match = min(found)
             if match.start():
-                pieces.append(nodes.Text(rest[:match.start()]))
-            ref = addnodes.pending_xref("", refdomain="std", reftype="term", reftarget=term.lower(),
-                                        refexplicit=True, refwarn=True, refdoc=docname)
+                pieces.append(nodes.Text(rest[: match.start()]))
+            ref = addnodes.pending_xref(
+                "",
+                refdomain="std",
+                reftype="term",
+                reftarget=term.lower(),
+                refexplicit=True,
+                refwarn=True,
+                refdoc=docname,
+            )
             ref += nodes.inline(match[0], match[0], classes=["xref", "std", "std-term", "workshop-term"])
             pieces.append(ref)
-            rest = rest[match.end():]
+            rest = rest[match.end() :]
             del unlinked[term]
             count += 1
         if pieces:
@@ -88,9 +106,11 @@ def frame_exercises(doctree: nodes.document) -> int:
             continue
         box = nodes.admonition(classes=["workshop-exercise"])
         box += nodes.title("Exercise", "Exercise")
-        note = ("In the notebook, fill in this cell and run it: its self-check answers "
-                "“Not yet” with a hint, or “Correct”. Below, the cell as it is handed out, "
-                "and what the check says to it.")
+        note = (
+            "In the notebook, fill in this cell and run it: its self-check answers "
+            "“Not yet” with a hint, or “Correct”. Below, the cell as it is handed out, "
+            "and what the check says to it."
+        )
         box += nodes.paragraph(note, note)
         cell.parent.replace(cell, box)
         box += cell

@@ -79,10 +79,16 @@ def make_venv() -> str:
         shutil.rmtree(VENV)
     python = str(_python(VENV))
     _run([sys.executable, "-m", "venv", str(VENV)], "python -m venv")
-    _run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-          "-c", str(CONSTRAINTS), PACKAGE], f"pip install {PACKAGE}")
-    done = subprocess.run([python, "-c", "import jupyter_book; print(jupyter_book.__version__)"],
-                          capture_output=True, text=True, timeout=120)
+    _run(
+        [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-c", str(CONSTRAINTS), PACKAGE],
+        f"pip install {PACKAGE}",
+    )
+    done = subprocess.run(
+        [python, "-c", "import jupyter_book; print(jupyter_book.__version__)"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     if done.returncode != 0:
         raise RuntimeError(f"jupyter_book does not import: {done.stderr.strip()[-200:]}")
     STAMP.write_text(wanted_stamp())

@@ -23,12 +23,12 @@ import time
 from pathlib import Path
 from urllib.parse import unquote, urlparse
 
+import ensure_book
 import nbformat
 import pytest
 import yaml
 from bs4 import BeautifulSoup
 
-import ensure_book
 from workshop_helpers import secret_scan
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,8 +67,7 @@ def without_network() -> list[str]:
 
 def make_book(out: Path, root: Path = ROOT, prefix: list[str] | None = None) -> subprocess.CompletedProcess:
     command = ["make", "--no-print-directory", "book", f"BOOK_DIR={out}", f"PYTHON={sys.executable}"]
-    return subprocess.run([*(prefix or []), *command], cwd=root, capture_output=True, text=True,
-                          timeout=BUILD_TIMEOUT)
+    return subprocess.run([*(prefix or []), *command], cwd=root, capture_output=True, text=True, timeout=BUILD_TIMEOUT)
 
 
 @pytest.fixture(scope="session")
@@ -128,6 +127,7 @@ def term_pattern(entry: dict) -> re.Pattern:
 
 # --- the manifest ------------------------------------------------------------------------
 
+
 def test_manifest_agrees_with_the_notebooks():
     numbered = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
     assert [e["file"] for e in MANIFEST] == numbered, "the manifest must list every numbered notebook, in order"
@@ -138,7 +138,9 @@ def test_manifest_agrees_with_the_notebooks():
         title = intro.splitlines()[0]
         assert title == f"# {entry['order']:02d} · {entry['title']}", f"{entry['file']}: title {title!r}"
         stated = re.search(r"\*\*Time to learn:\*\* about (\d+) minutes", intro)
-        assert stated and int(stated[1]) == entry["minutes"], f"{entry['file']}: the notebook states {stated and stated[0]}"
+        assert stated and int(stated[1]) == entry["minutes"], (
+            f"{entry['file']}: the notebook states {stated and stated[0]}"
+        )
         assert entry["role"] in ("lesson", "cleanup")
         assert entry["objectives"] and entry["key_points"], entry["file"]
         cells = {cell.get("id"): cell for cell in nb.cells}
@@ -149,9 +151,14 @@ def test_manifest_agrees_with_the_notebooks():
 
 
 def test_manifest_exercises_are_the_ones_the_exercise_test_runs():
-    source = (ROOT / "tests" / "test_exercises_after_run_all.py").read_text()
-    node = next(n for n in ast.parse(source).body
-                if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "EXERCISES")
+    found = sorted((ROOT / "tests").rglob("test_exercises_after_run_all.py"))
+    assert found, "no tests/**/test_exercises_after_run_all.py to compare the manifest's exercises with"
+    source = found[0].read_text()
+    node = next(
+        n
+        for n in ast.parse(source).body
+        if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "EXERCISES"
+    )
     tested = {name: [cell for cell, _, _ in cells] for name, cells in ast.literal_eval(node.value).items()}
     assert {e["file"]: e["exercises"] for e in MANIFEST} == tested
 
@@ -173,6 +180,7 @@ def test_ensure_book_uses_a_venv_only_when_its_stamp_is_current(tmp_path, monkey
 
 
 # --- the pages ---------------------------------------------------------------------------
+
 
 def test_one_page_per_manifest_notebook_in_order(site):
     for entry in MANIFEST:
@@ -227,12 +235,17 @@ def test_widgets_are_static_and_no_script_comes_from_elsewhere(site):
         html = (site / page_of(entry)).read_text()
         assert "application/vnd.jupyter.widget-view+json" not in html, f"{entry['file']}: a live widget view"
         nb = nbformat.read(NOTEBOOKS / entry["file"], as_version=4)
-        widgets = sum("application/vnd.jupyter.widget-view+json" in out.get("data", {})
-                      for cell in nb.cells for out in cell.get("outputs", []))
+        widgets = sum(
+            "application/vnd.jupyter.widget-view+json" in out.get("data", {})
+            for cell in nb.cells
+            for out in cell.get("outputs", [])
+        )
         assert len(article(site / page_of(entry)).select(".workshop-widget-static")) == widgets
     for page in site.rglob("*.html"):
         for tag in soup(page).find_all(["script", "link"]):
-            url = tag.get("src") or (tag.get("href") if tag.name == "link" and "stylesheet" in tag.get("rel", []) else None)
+            url = tag.get("src") or (
+                tag.get("href") if tag.name == "link" and "stylesheet" in tag.get("rel", []) else None
+            )
             assert not url or not urlparse(url).scheme, f"{page.relative_to(site)} loads {url} from elsewhere"
 
 
@@ -240,8 +253,13 @@ def test_diagrams_are_on_the_pages(site):
     """Every SVG diagram in a notebook's outputs is drawn on its page, with its <title>."""
     for entry in MANIFEST:
         nb = nbformat.read(NOTEBOOKS / entry["file"], as_version=4)
-        titles = [m for cell in nb.cells for out in cell.get("outputs", []) for mime in ("text/html", "image/svg+xml")
-                  for m in re.findall(r"<svg[^>]*>\s*<title[^>]*>([^<]+)</title>", "".join(out.get("data", {}).get(mime, "")))]
+        titles = [
+            m
+            for cell in nb.cells
+            for out in cell.get("outputs", [])
+            for mime in ("text/html", "image/svg+xml")
+            for m in re.findall(r"<svg[^>]*>\s*<title[^>]*>([^<]+)</title>", "".join(out.get("data", {}).get(mime, "")))
+        ]
         drawn = [t.get_text() for t in article(site / page_of(entry)).select("svg > title")]
         for title in set(titles):
             assert title in drawn, f"{entry['file']}: diagram {title!r} not drawn"
@@ -249,13 +267,15 @@ def test_diagrams_are_on_the_pages(site):
 
 # --- links ---------------------------------------------------------------------------------
 
+
 def test_internal_links_and_anchors_resolve_and_external_links_are_well_formed(site):
     ids: dict[Path, set[str]] = {}
 
     def anchors(path: Path) -> set[str]:
         if path not in ids:
             ids[path] = {tag["id"] for tag in soup(path).find_all(id=True)} | {
-                tag["name"] for tag in soup(path).find_all("a", attrs={"name": True})}
+                tag["name"] for tag in soup(path).find_all("a", attrs={"name": True})
+            }
         return ids[path]
 
     problems, external, internal = [], 0, 0
@@ -269,8 +289,11 @@ def test_internal_links_and_anchors_resolve_and_external_links_are_well_formed(s
             where = f"{page.relative_to(site)}: {url}"
             if parts.scheme or parts.netloc:
                 external += 1
-                if parts.scheme not in ("http", "https") or not re.fullmatch(r"[\w.-]+\.[a-z]{2,}", parts.netloc) \
-                        or re.search(r"\s", url):
+                if (
+                    parts.scheme not in ("http", "https")
+                    or not re.fullmatch(r"[\w.-]+\.[a-z]{2,}", parts.netloc)
+                    or re.search(r"\s", url)
+                ):
                     problems.append(f"{where}: not a well-formed web address")
                 continue
             internal += 1
@@ -286,8 +309,10 @@ def test_internal_links_and_anchors_resolve_and_external_links_are_well_formed(s
 
 
 def test_first_use_of_each_glossary_term_links_to_the_glossary(site):
-    anchors = {dt.find(string=True, recursive=False).strip(): dt["id"]
-               for dt in soup(site / "glossary.html").select("dl.glossary > dt[id]")}
+    anchors = {
+        dt.find(string=True, recursive=False).strip(): dt["id"]
+        for dt in soup(site / "glossary.html").select("dl.glossary > dt[id]")
+    }
     terms = {entry["term"]: term_pattern(entry) for entry in GLOSSARY}
     assert set(anchors) == set(terms), "the glossary page must have exactly glossary.yml's entries"
     for entry in MANIFEST:
@@ -296,8 +321,11 @@ def test_first_use_of_each_glossary_term_links_to_the_glossary(site):
         checked: dict[str, str] = {}
         for string in body.find_all(string=True):
             parent = string.parent
-            if any(p.name in NOT_PROSE or set(p.get("class", [])) & set(NOT_PROSE_CLASSES)
-                   for p in [parent, *parent.parents] if p is not None and p.name):
+            if any(
+                p.name in NOT_PROSE or set(p.get("class", [])) & set(NOT_PROSE_CLASSES)
+                for p in [parent, *parent.parents]
+                if p is not None and p.name
+            ):
                 continue
             link = parent.find_parent("a")
             href = link.get("href", "") if link else ""
@@ -321,6 +349,7 @@ def test_first_use_of_each_glossary_term_links_to_the_glossary(site):
 
 # --- what must never be in the site --------------------------------------------------------
 
+
 def site_files(site: Path) -> list[Path]:
     return sorted(p for p in site.rglob("*") if p.is_file() and p.suffix not in BINARY_SUFFIXES)
 
@@ -330,8 +359,9 @@ def test_no_solution_is_published(site):
     distinctive = {}
     for solution in sorted((NOTEBOOKS / "solutions").glob("*.py")):
         lines = {line.strip() for line in solution.read_text().splitlines()}
-        distinctive[solution.name] = {line for line in lines
-                                      if len(line) >= 25 and not line.startswith(("#", '"""')) and line not in taught}
+        distinctive[solution.name] = {
+            line for line in lines if len(line) >= 25 and not line.startswith(("#", '"""')) and line not in taught
+        }
         assert distinctive[solution.name], f"{solution.name}: no line to look for"
     assert not [p for p in site.rglob("*") if "solutions" in p.relative_to(site).parts or p.name.startswith("ex0")]
     for path in site_files(site):
@@ -354,10 +384,14 @@ def test_secret_scan_finds_nothing_in_the_site(site, tmp_path):
 
 # --- the build's gate ------------------------------------------------------------------------
 
-@pytest.mark.parametrize("planted, expected", [
-    ("A link to [a page that is not there](no-such-page.md).", "not in the repository"),
-    ("A term that is not in the glossary: {term}`no such term`.", "term not in glossary"),
-])
+
+@pytest.mark.parametrize(
+    "planted, expected",
+    [
+        ("A link to [a page that is not there](no-such-page.md).", "not in the repository"),
+        ("A term that is not in the glossary: {term}`no such term`.", "term not in glossary"),
+    ],
+)
 def test_a_broken_reference_fails_the_build(tmp_path, planted, expected):
     book_python_or_skip()
     copy = tmp_path / "repo"
@@ -377,6 +411,7 @@ def test_a_broken_reference_fails_the_build(tmp_path, planted, expected):
 
 
 # --- publishing --------------------------------------------------------------------------------
+
 
 def test_pages_workflow_builds_with_make_book_and_publishes_the_site():
     workflow = yaml.safe_load(WORKFLOW.read_text())
@@ -402,9 +437,8 @@ AXE_PAGES = [page_of(MANIFEST[0]), page_of(MANIFEST[3]), page_of(MANIFEST[4])]
 @pytest.mark.parametrize("theme", ["light", "dark"])
 def test_pages_have_no_serious_accessibility_violation(site, theme):
     from axe_playwright_python.sync_playwright import Axe
-    from playwright.sync_api import sync_playwright
-
     from browser_support import AXE_IMPACTS, CHROMIUM_ARGS, SVG_TEXT_CONTRAST_JS, chromium_or_skip
+    from playwright.sync_api import sync_playwright
 
     executable = chromium_or_skip()
     svg_contrast = SVG_TEXT_CONTRAST_JS.replace(".jp-OutputArea-output svg text", ".cell_output svg text")
@@ -414,7 +448,9 @@ def test_pages_have_no_serious_accessibility_violation(site, theme):
         try:
             context = browser.new_context(viewport={"width": 1280, "height": 900})
             # pydata-sphinx-theme reads the reader's choice from localStorage and sets data-theme.
-            context.add_init_script(f"localStorage.setItem('mode', '{theme}'); localStorage.setItem('theme', '{theme}');")
+            context.add_init_script(
+                f"localStorage.setItem('mode', '{theme}'); localStorage.setItem('theme', '{theme}');"
+            )
             page = context.new_page()
             for rel in AXE_PAGES:
                 page.goto((site / rel).as_uri())
@@ -423,8 +459,10 @@ def test_pages_have_no_serious_accessibility_violation(site, theme):
                 for rule in Axe().run(page).response["violations"]:
                     if rule.get("impact") in AXE_IMPACTS:
                         for node in rule["nodes"]:
-                            problems.append(f"{rel}: axe {rule['id']} ({rule['impact']}) at {node['target']}: "
-                                            f"{(node.get('failureSummary') or '')[:300]}")
+                            problems.append(
+                                f"{rel}: axe {rule['id']} ({rule['impact']}) at {node['target']}: "
+                                f"{(node.get('failureSummary') or '')[:300]}"
+                            )
                 for top in range(0, page.evaluate("document.body.scrollHeight"), 800):
                     page.evaluate(f"window.scrollTo(0, {top})")
                     for bad in page.evaluate(svg_contrast, page.locator("article").element_handle()):
