@@ -126,12 +126,17 @@ def load() -> str:
     return " ".join(f"{value:.2f}" for value in os.getloadavg())
 
 
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):
+        sys.exit(f"{self.prog}: {message} (see --help)")  # one line, not the usage block
+
+
 def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _Parser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=7, help="rounds, each one fresh process per kind (at least 5)")
     args = parser.parse_args()
     if args.runs < 5:
-        parser.error("--runs must be at least 5 (the medians need them)")
+        parser.error(f"--runs {args.runs} is too few: use at least 5, the medians need them")
 
     print("settings:")
     print(f"  python {platform.python_version()}, moto {metadata.version('moto')}, "
