@@ -160,11 +160,13 @@ def _run_worker(args, wrap_app: Callable | None) -> int:
 
     if args.record_data_keys:
         fidelity.start_recording(args.record_data_keys)
-    stopping, restore = _until_signal()
+    # the handlers stay until the process ends: a second signal (Ctrl-C reaches the workers
+    # and the parent forwards SIGTERM too) must not kill a worker that is finishing requests
+    stopping, _restore = _until_signal()
     classroom = _classroom(args)
-    _url, stop = start_endpoint(args.host, args.port, state_dir=args.state_dir, wrap_app=wrap_app,
-                                classroom=classroom, options=_options(args), sock=inherited_socket(args.listen_fd))
-    print(f"{URL_VARIABLE}={_url}", flush=True)  # the parent waits for this line
+    url, stop = start_endpoint(args.host, args.port, state_dir=args.state_dir, wrap_app=wrap_app,
+                               classroom=classroom, options=_options(args), sock=inherited_socket(args.listen_fd))
+    print(f"{URL_VARIABLE}={url}", flush=True)  # the parent waits for this line
     try:
         while not stopping.wait(0.5):
             if classroom is not None and classroom.progress is not None:
@@ -173,7 +175,6 @@ def _run_worker(args, wrap_app: Callable | None) -> int:
                 classroom.progress.flush()
     finally:
         stop()
-        restore()
         fidelity.stop_recording()
     return 0
 
