@@ -411,7 +411,7 @@ def test_reset_asks_first_and_empties_the_account(tmp_path):
 
 def test_a_running_kernel_sees_the_reset(tmp_path):
     state = tmp_path / "account"
-    seen = out(run_py(f"""
+    seen = out(run_py("""
         import subprocess, sys
         ws = workshop_helpers.connect()
         kms = ws.client("kms")

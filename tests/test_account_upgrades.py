@@ -118,7 +118,7 @@ def finish(proc: subprocess.Popen, what: str, timeout: float = 300):
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError(f"{what} did not finish in {timeout} s\n{out[-3000:]}\n{err[-5000:]}")
+        raise AssertionError(f"{what} did not finish in {timeout} s\n{out[-3000:]}\n{err[-5000:]}") from None
     assert proc.returncode == 0, f"{what} exited {proc.returncode}\nstdout:\n{out[-3000:]}\nstderr:\n{err[-5000:]}"
     found = [line[len(RESULT):] for line in out.splitlines() if line.startswith(RESULT)]
     assert len(found) == 1, f"{what} printed {len(found)} results\n{out[-3000:]}\n{err[-5000:]}"

@@ -21,7 +21,7 @@ import hashlib
 import sqlite3
 import tempfile
 import threading
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 CHUNK = 4 << 20  # bytes per row of object_bodies: a body is read and written a chunk at a time
 SPOOL = 8 << 20  # a body read back larger than this waits in a temporary file, as moto's own do
