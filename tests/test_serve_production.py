@@ -469,3 +469,24 @@ def test_a_role_session_works_on_every_worker(tmp_path):
         assert len(_worker_pids((tmp_path / "stderr").read_text())) == 2
     finally:
         assert server.stop(timeout=60) == 0
+
+
+def test_a_worker_that_dies_at_start_fails_serve_in_one_line(tmp_path):
+    """The workers (never the parent) exit at once, by a sitecustomize that sees --listen-fd."""
+    import subprocess
+    import sys
+
+    from fidelity_support import ROOT
+
+    hook = tmp_path / "hook"
+    hook.mkdir()
+    (hook / "sitecustomize.py").write_text("import os, sys\nif '--listen-fd' in sys.argv:\n    os._exit(3)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KMS_WORKSHOP_"))}
+    env["PYTHONPATH"] = str(hook)
+    done = subprocess.run([sys.executable, "-m", "workshop_helpers", "serve", "--port", "0", "--workers", "2",
+                           "--state-dir", str(tmp_path / "state")], cwd=ROOT, env=env, capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode != 0
+    assert "KMS_WORKSHOP_ENDPOINT_URL" not in done.stdout
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and "worker 1 of 2 exited with code 3" in lines[0], done.stderr

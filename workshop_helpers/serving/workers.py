@@ -62,7 +62,10 @@ class Workers:
         for i, reader in enumerate(readers):
             reader.join(max(0.0, deadline - time.monotonic()))
             if not (lines[i] or "").startswith(READY_PREFIX):
-                code = self.procs[i].poll()
+                try:  # its stdout closed: it has exited, or is about to
+                    code = self.procs[i].wait(5) if lines[i] is not None else self.procs[i].poll()
+                except subprocess.TimeoutExpired:
+                    code = None
                 self.stop()
                 why = f"exited with code {code}" if code is not None else f"did not start within {START_TIMEOUT:.0f} s"
                 raise WorkshopError(f"worker {i + 1} of {self.count} {why} (its error, if any, is above); "
