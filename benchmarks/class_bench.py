@@ -19,8 +19,9 @@ Encrypt/Decrypt, and cleanup. The targets:
   GetParametersForImport with a 500, so its key has KMS's own material (21 calls, not 23).
 
 It prints the settings, then per N and target the calls per second, p50/p99 per call,
-the error count and the machine's load average (1, 5, 15 min) before and after, then the
-ratios workers2 / workers1 and workers2 / moto_server. Clients and servers share this
+the server's CPU time per call (all its processes; Linux), the error count and the
+machine's load average (1, 5, 15 min) before and after, then the ratios workers2 /
+workers1 and workers2 / moto_server. Clients and servers share this
 machine's CPUs, so other work on it changes every figure: compare ratios from one run.
 The aims on a 2-core machine: no error; at N=30, workers2 >= 1.7x workers1 and >= 1.5x
 moto_server (calls per second).
@@ -228,10 +229,12 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KMS_WORKSHOP_", "MOTO_"))}
 
 
-def start_class(names: list[str], workdir: pathlib.Path, workers: int = 1) -> tuple[subprocess.Popen, str]:
+def start_class(names: list[str], workdir: pathlib.Path, workers: int = 1,
+                threads: int | None = None) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "workshop_helpers", "serve", "--port", "0",
                              "--state-dir", str(workdir / "state"), "--participants", ",".join(names),
-                             "--class-dir", str(workdir / "class"), "--workers", str(workers)],
+                             "--class-dir", str(workdir / "class"), "--workers", str(workers),
+                             *(["--threads", str(threads)] if threads else [])],
                             cwd=ROOT, env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
     if not line.startswith("KMS_WORKSHOP_ENDPOINT_URL="):
@@ -273,10 +276,33 @@ def load_average() -> str:
     return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def server_cpu_seconds(pid: int) -> float | None:
+    """CPU seconds used so far by process `pid` and its children (its workers), from Linux's
+    /proc; None elsewhere. CPU per call compares servers fairly on a busy machine, where
+    the wall clock mostly measures the other work."""
+    def stat(p: str) -> list[str]:
+        with open(f"/proc/{p}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()
+
+    try:
+        tick = os.sysconf("SC_CLK_TCK")
+        total = 0
+        for p in [str(pid)] + [p for p in os.listdir("/proc") if p.isdigit()]:
+            try:
+                fields = stat(p)
+            except OSError:
+                continue
+            if p == str(pid) or fields[1] == str(pid):
+                total += int(fields[11]) + int(fields[12])
+        return total / tick
+    except (OSError, ValueError):
+        return None
+
+
 TARGETS = ("workers1", "workers2", "moto_server")
 
 
-def bench(n: int, target: str, per_call: bool = False) -> dict:
+def bench(n: int, target: str, per_call: bool = False, threads: int | None = None) -> dict:
     names = [f"p{i:03d}" for i in range(1, n + 1)]
     with tempfile.TemporaryDirectory(prefix="class-bench-") as tmp:
         workdir = pathlib.Path(tmp)
@@ -285,12 +311,14 @@ def bench(n: int, target: str, per_call: bool = False) -> dict:
             envs = [{"KMS_WORKSHOP_ENDPOINT_URL": url, "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
                      "AWS_SECRET_ACCESS_KEY": "testing", "KMS_WORKSHOP_PARTICIPANT": name} for name in names]
         else:
-            proc, url = start_class(names, workdir, workers=int(target[-1]))
+            proc, url = start_class(names, workdir, workers=int(target[-1]), threads=threads)
             envs = [read_env(workdir / "class" / f"{name}.env") for name in names]
         try:
             timings = Timings()
             before = load_average()
+            cpu_before = server_cpu_seconds(proc.pid)
             results, wall = run_class_timed(envs, timings, shared_account=target == "moto_server")
+            cpu_after = server_cpu_seconds(proc.pid)
             after = load_average()
         finally:
             proc.send_signal(signal.SIGTERM)
@@ -302,9 +330,11 @@ def bench(n: int, target: str, per_call: bool = False) -> dict:
     every = [x for v in timings.latencies.values() for x in v]
     row = {"n": n, "target": target, "done": len(results), "errors": len(timings.errors), "calls": len(every),
            "wall": wall, "rate": len(every) / wall, "p50": statistics.median(every), "p99": percentile(every, 99),
-           "before": before, "after": after}
+           "before": before, "after": after,
+           "cpu": (cpu_after - cpu_before) / len(every) if cpu_before is not None and cpu_after is not None else None}
+    cpu = f"{row['cpu'] * 1000:5.1f} ms" if row["cpu"] is not None else "n/a"
     print(f"N={n:<3d} {target:11s} {row['rate']:7.1f} calls/s  p50 {row['p50'] * 1000:6.0f} ms  "
-          f"p99 {row['p99'] * 1000:6.0f} ms  {row['errors']} errors  {row['done']}/{n} done  "
+          f"p99 {row['p99'] * 1000:6.0f} ms  server CPU {cpu}/call  {row['errors']} errors  {row['done']}/{n} done  "
           f"{row['calls']} calls in {wall:.1f} s  ({before} before, {after} after)", flush=True)
     if per_call:
         for name, values in timings.latencies.items():
@@ -320,6 +350,7 @@ def main() -> int:
     parser.add_argument("--sizes", default="1,10,30,60")
     parser.add_argument("--targets", default=",".join(TARGETS), help=f"some of {', '.join(TARGETS)}")
     parser.add_argument("--per-call", action="store_true", help="p50/p99 of each operation too")
+    parser.add_argument("--threads", type=int, default=None, help="serve's --threads (default: serve's own)")
     args = parser.parse_args()
     targets = [t for t in args.targets.split(",") if t]
     unknown = set(targets) - set(TARGETS)
@@ -332,20 +363,21 @@ def main() -> int:
 
     print(f"class_bench on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, moto {metadata.version('moto')}, "
           f"waitress {metadata.version('waitress')}; sizes {args.sizes}; targets {', '.join(targets)}")
-    print(f"  serve: class mode, state folder on disk, {DEFAULT_THREADS} threads per worker; moto_server: one "
+    print(f"  serve: class mode, state folder on disk, {args.threads or DEFAULT_THREADS} threads per worker; moto_server: one "
           f"account in memory; clients: one thread per participant in this process, all clients made "
           f"before the clock starts; {load_average()} (1, 5, 15 min)")
     rows: dict[tuple[int, str], dict] = {}
     for n in (int(x) for x in args.sizes.split(",")):
         for target in targets:
-            rows[(n, target)] = bench(n, target, args.per_call)
-    print("\nratios (calls per second; p99 in brackets, lower is better):")
+            rows[(n, target)] = bench(n, target, args.per_call, args.threads)
+    print("\nratios (calls per second; in brackets p99 and server CPU per call, lower is better):")
     for n in sorted({n for n, _ in rows}):
         parts = []
         for top, bottom in (("workers2", "workers1"), ("workers2", "moto_server"), ("workers1", "moto_server")):
             if (n, top) in rows and (n, bottom) in rows:
                 a, b = rows[(n, top)], rows[(n, bottom)]
-                parts.append(f"{top}/{bottom} {a['rate'] / b['rate']:.2f}x (p99 {a['p99'] / b['p99']:.2f}x)")
+                cpu = f", CPU/call {a['cpu'] / b['cpu']:.2f}x" if a["cpu"] and b["cpu"] else ""
+                parts.append(f"{top}/{bottom} {a['rate'] / b['rate']:.2f}x (p99 {a['p99'] / b['p99']:.2f}x{cpu})")
         print(f"  N={n:<3d} " + "; ".join(parts))
     errors = sum(r["errors"] for r in rows.values())
     print(f"errors: {errors}")
