@@ -233,7 +233,8 @@ def start_class(names: list[str], workdir: pathlib.Path, workers: int = 1,
                 threads: int | None = None) -> tuple[subprocess.Popen, str]:
     proc = subprocess.Popen([sys.executable, "-m", "workshop_helpers", "serve", "--port", "0",
                              "--state-dir", str(workdir / "state"), "--participants", ",".join(names),
-                             "--class-dir", str(workdir / "class"), "--workers", str(workers),
+                             "--class-dir", str(workdir / "class"),
+                             *(["--workers", str(workers)] if workers != 1 else []),
                              *(["--threads", str(threads)] if threads else [])],
                             cwd=ROOT, env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
     line = proc.stdout.readline()
