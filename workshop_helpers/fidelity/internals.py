@@ -110,6 +110,9 @@ MEMBERS: dict[str, dict[str, tuple[str, ...]]] = {
             # called: key policies (responses.py answers GetKeyPolicy / PutKeyPolicy itself)
             "KmsBackend.get_key_policy(self, key_id)",
             "KmsBackend.put_key_policy(self, key_id, policy)",
+            # called: automatic rotation's flag (responses.py keeps its period and date)
+            "KmsBackend.disable_key_rotation(self, key_id)",
+            "KmsBackend.get_key_rotation_status(self, key_id)",
             # read: resolving key ids, key ARNs, alias names and alias ARNs
             "KmsBackend.get_alias_name(alias_name)",
             "KmsBackend.get_key_id(key_id)",

@@ -365,13 +365,17 @@ def _to_dict(original):
 # --- rules moto lacks -------------------------------------------------------------------
 
 
-def _refuse_external(original):
-    """Automatic rotation is not available for imported key material."""
+def _automatic_rotation_only_for_kms_material(original):
+    """Automatic rotation is only for symmetric encryption keys whose material KMS made."""
 
     def method(self, key_id: str, *args, **kwargs):
         key = find_key(self, key_id)
         if key_import.is_external(key):
             raise UnsupportedOperationException(f"{key.arn} origin is EXTERNAL which is not valid for this operation.")
+        if not materials.is_symmetric(key) or key.key_usage != "ENCRYPT_DECRYPT":
+            raise UnsupportedOperationException(
+                f"{key.arn} key spec is {key.key_spec} which is not valid for this operation."
+            )
         return original(self, key_id, *args, **kwargs)
 
     return method
@@ -471,7 +475,9 @@ def install() -> None:
         setattr(models.KmsBackend, name, function)
     models.KmsBackend.create_key = _create_key(models.KmsBackend.create_key)
     models.KmsBackend.replicate_key = _replicate_key(models.KmsBackend.replicate_key)
-    models.KmsBackend.enable_key_rotation = _refuse_external(models.KmsBackend.enable_key_rotation)
+    models.KmsBackend.enable_key_rotation = _automatic_rotation_only_for_kms_material(
+        models.KmsBackend.enable_key_rotation
+    )
     models.KmsBackend.create_grant = _create_grant(models.KmsBackend.create_grant)
     models.KmsBackend.create_alias = _stamp_alias(models.KmsBackend.create_alias)
     models.KmsBackend.update_alias = _stamp_alias(models.KmsBackend.update_alias)

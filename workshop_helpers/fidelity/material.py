@@ -169,3 +169,48 @@ class LazyPrivateKey:
         if name.startswith("_"):  # not yet set (copy, pickle): never recurse into _get()
             raise AttributeError(name)
         return getattr(self._get(), name)
+
+
+# --- automatic rotation of material KMS made ------------------------------------------------
+
+DEFAULT_ROTATION_PERIOD_DAYS = 365  # EnableKeyRotation without RotationPeriodInDays
+_SCHEDULE_ATTR = "_workshop_rotation_schedule"
+
+
+@dataclass
+class RotationSchedule:
+    """What EnableKeyRotation set: the period and when automatic rotation was turned on."""
+
+    period_in_days: int
+    enabled_at: float
+
+    @property
+    def next_rotation_date(self) -> float:
+        # KMS rotates one period after rotation is enabled; the simulation never performs it.
+        return self.enabled_at + self.period_in_days * 86400
+
+
+def enable_automatic_rotation(key: Any, period_in_days: int | None) -> None:
+    """Turn on (or change the period of) automatic rotation: without a period, the API's
+    default of 365 days; the period counts from the first enable."""
+    with lock:
+        schedule = vars(key).get(_SCHEDULE_ATTR)
+        period = period_in_days or DEFAULT_ROTATION_PERIOD_DAYS
+        enabled_at = schedule.enabled_at if schedule else time.time()
+        setattr(key, _SCHEDULE_ATTR, RotationSchedule(period, enabled_at))
+
+
+def disable_automatic_rotation(key: Any) -> None:
+    with lock:
+        setattr(key, _SCHEDULE_ATTR, None)
+
+
+def rotation_schedule(key: Any) -> RotationSchedule:
+    """The schedule of a key whose automatic rotation is on (one enabled before schedules were
+    kept, in an older account, gets the default period from now)."""
+    with lock:
+        schedule = vars(key).get(_SCHEDULE_ATTR)
+        if schedule is None:
+            schedule = RotationSchedule(DEFAULT_ROTATION_PERIOD_DAYS, time.time())
+            setattr(key, _SCHEDULE_ATTR, schedule)
+        return schedule

@@ -296,6 +296,37 @@ def list_key_rotations(self) -> str:
     return json.dumps(answer)
 
 
+def enable_key_rotation(self) -> str:
+    key_id = self._get_param("KeyId")
+    self._validate_cmk_id(key_id)
+    self.kms_backend.enable_key_rotation(key_id)  # refuses imported, asymmetric and HMAC keys
+    materials.enable_automatic_rotation(find_key(self.kms_backend, key_id), self._get_param("RotationPeriodInDays"))
+    return json.dumps(None)
+
+
+def disable_key_rotation(self) -> str:
+    key_id = self._get_param("KeyId")
+    self._validate_cmk_id(key_id)
+    self.kms_backend.disable_key_rotation(key_id)
+    materials.disable_automatic_rotation(find_key(self.kms_backend, key_id))
+    return json.dumps(None)
+
+
+def get_key_rotation_status(self) -> str:
+    """KeyId (the ARN) and KeyRotationEnabled; with automatic rotation on, its period and
+    NextRotationDate. No OnDemandRotationStartDate: on-demand rotations finish at once here."""
+    key_id = self._get_param("KeyId")
+    self._validate_cmk_id(key_id)
+    key = find_key(self.kms_backend, key_id)
+    enabled = bool(self.kms_backend.get_key_rotation_status(key_id))
+    answer: dict[str, Any] = {"KeyId": key.arn, "KeyRotationEnabled": enabled}
+    if enabled:
+        schedule = materials.rotation_schedule(key)
+        answer.update({"RotationPeriodInDays": schedule.period_in_days,
+                       "NextRotationDate": schedule.next_rotation_date})
+    return json.dumps(answer)
+
+
 def _public_key(original):
     """moto answers GetPublicKey for symmetric keys with an RSA key it made up; KMS refuses."""
 
@@ -486,6 +517,9 @@ RESPONSE_METHODS = {
     "schedule_key_deletion": schedule_key_deletion,
     "cancel_key_deletion": cancel_key_deletion,
     "list_key_rotations": list_key_rotations,
+    "enable_key_rotation": enable_key_rotation,
+    "disable_key_rotation": disable_key_rotation,
+    "get_key_rotation_status": get_key_rotation_status,
     "get_key_policy": get_key_policy,
     "put_key_policy": put_key_policy,
 }
