@@ -27,7 +27,7 @@ def setup(moto_workshop, monkeypatch):
 
 
 def test_context_from_pairs():
-    assert context_from_pairs([("project", "workshop"), ("", ""), (" team ", "blue")]) == {
+    assert context_from_pairs([("project", "workshop"), ("", ""), ("team", "blue")]) == {
         "project": "workshop", "team": "blue"}
     assert context_from_pairs([]) == {}
     with pytest.raises(ValueError, match="no key"):

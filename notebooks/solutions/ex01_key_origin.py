@@ -1,6 +1,13 @@
 """Exercise 01: where the ImportedCMK's key material came from, and whether it expires.
 
-In the notebook:  origin, expiration_model = solve(ws)
+How to use it: try the exercise first. Then, in an empty cell of notebook 01 (the
+notebook runs in notebooks/, so `solutions` can be imported), run
+
+    from solutions.ex01_key_origin import solve
+    origin, expiration_model = solve(ws)
+    check_key_origin(origin, expiration_model)
+
+or type `%load solutions/ex01_key_origin.py` in an empty cell to paste the code in and read it.
 """
 
 from workshop_helpers import names

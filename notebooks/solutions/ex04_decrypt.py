@@ -1,6 +1,15 @@
 """Exercises 04: decrypt notebook 03's envelope file; name the error of each mistake.
 
-In the notebook:  my_text = solve(ws)  and  my_answers = ANSWERS
+How to use it: try the exercise first. Then, in an empty cell of notebook 04 (the
+notebook runs in notebooks/, so `solutions` can be imported), run
+
+    from solutions.ex04_decrypt import ANSWERS, solve
+    my_text = solve(ws)
+    check_recovered_secret(my_text)
+    my_answers = ANSWERS
+    check_refusals(my_answers)
+
+or type `%load solutions/ex04_decrypt.py` in an empty cell to paste the code in and read it.
 """
 
 from workshop_helpers import envelope, fixtures

@@ -1,6 +1,13 @@
 """Exercise 07: encrypt a short message directly under the ImportedCMK, with a context.
 
-In the notebook:  my_blob = solve(ws)
+How to use it: try the exercise first. Then, in an empty cell of notebook 07 (the
+notebook runs in notebooks/, so `solutions` can be imported), run
+
+    from solutions.ex07_direct import solve
+    my_blob = solve(ws)
+    check_direct_encryption(my_blob)
+
+or type `%load solutions/ex07_direct.py` in an empty cell to paste the code in and read it.
 """
 
 from workshop_helpers import names

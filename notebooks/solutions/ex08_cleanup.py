@@ -1,7 +1,15 @@
 """Exercise 08: the shortest deletion waiting period, and the key's state during it.
 
-In the notebook:  minimum_days, state = solve(ws, key.key_id)
-(The alias is gone after the cleanup, so ask by key id.)
+The alias is gone after the cleanup, so the key is asked for by its id.
+
+How to use it: try the exercise first. Then, in an empty cell of notebook 08 (the
+notebook runs in notebooks/, so `solutions` can be imported), run
+
+    from solutions.ex08_cleanup import solve
+    minimum_days, state = solve(ws, key.key_id)
+    check_cleanup_quiz(minimum_days, state)
+
+or type `%load solutions/ex08_cleanup.py` in an empty cell to paste the code in and read it.
 """
 
 

@@ -98,6 +98,13 @@ def check_hand_encryption(sealed, data_key) -> CheckResult:
     if len(sealed) != expected_len:
         return _hint(f"expected {expected_len} bytes (12 of nonce, {len(EXERCISE_03_MESSAGE)} of "
                      f"ciphertext, 16 of tag), got {len(sealed)}: did you put the nonce in front?")
+    nonce = sealed[:fixtures.GCM_NONCE_BYTES]
+    if len(set(nonce)) == 1:
+        # A fixed nonce decrypts today, but the next message under this key would reuse it,
+        # and two GCM messages under one key and one nonce give away both plaintexts' XOR
+        # and the means to forge tags.
+        return _hint(f"the nonce is {nonce.hex()}, a fixed value: under one key a nonce must never "
+                     "repeat, so make a fresh one for every message with os.urandom(12).")
     try:
         opened = AESGCM(bytes(data_key)).decrypt(sealed[:12], sealed[12:], None)
     except InvalidTag:

@@ -31,9 +31,12 @@ class PlaygroundResult:
     code: str | None = None
     message: str = ""
     shown: str = ""
+    sent: bool = True   # False: the input was refused here, before any request to KMS
 
     def text(self) -> str:
-        sent = ", ".join(f"{k}={v}" for k, v in self.context.items()) or "no encryption context"
+        if not self.sent:
+            return f"Nothing was sent to KMS: {self.message}"
+        sent = ", ".join(f"{_shown(k)}={_shown(v)}" for k, v in self.context.items()) or "no encryption context"
         if self.ok:
             return f"Decrypted with {sent}: {self.shown}"
         detail = f": {self.message}" if self.message else ""
@@ -49,18 +52,25 @@ class PlaygroundResult:
         )
 
 
+def _shown(text: str) -> str:
+    """`text` as typed, quoted when spaces at either end would otherwise be invisible."""
+    return repr(text) if text != text.strip() or not text else text
+
+
 def context_from_pairs(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
-    """The encryption context from (key, value) rows. Rows with an empty key and an empty
-    value are ignored; an empty key with a value, or a key given twice, is a ValueError."""
+    """The encryption context from (key, value) rows, exactly as typed: KMS matches the
+    context byte for byte, so a space typed after a key is part of that key. Rows with an
+    empty key and an empty value are ignored; a key that is empty or only spaces, or a key
+    given twice, is a ValueError."""
     context: dict[str, str] = {}
     for key, value in pairs:
-        key, value = (key or "").strip(), (value or "")
+        key, value = key or "", value or ""
         if not key and not value:
             continue
-        if not key:
-            raise ValueError(f"the value {value!r} has no key")
+        if not key.strip():
+            raise ValueError(f"the value {value!r} has no key; type a key beside it, or clear the value.")
         if key in context:
-            raise ValueError(f"the key {key!r} appears twice")
+            raise ValueError(f"the key {key!r} appears twice; keep one of the two pairs.")
         context[key] = value
     return context
 
@@ -74,8 +84,8 @@ def try_decrypt(kms, ciphertext_blob: bytes, pairs, *, describe=None) -> Playgro
     """
     try:
         context = dict(pairs) if isinstance(pairs, dict) else context_from_pairs(pairs)
-    except ValueError as exc:
-        return PlaygroundResult(False, {}, "InvalidInput", str(exc))
+    except ValueError as exc:   # refused here: KMS was never asked
+        return PlaygroundResult(False, {}, "InvalidInput", str(exc), sent=False)
     kwargs = {"CiphertextBlob": ciphertext_blob}
     if context:
         kwargs["EncryptionContext"] = context
