@@ -224,8 +224,8 @@ def test_may_change_iam(ws, monkeypatch):
     monkeypatch.setenv("KMS_WORKSHOP_IAM", "yes")
     assert fixtures.may_change_iam(aws)
     monkeypatch.delenv("KMS_WORKSHOP_IAM")
-    monkeypatch.setattr("builtins.input", lambda prompt: "y")
-    assert fixtures.may_change_iam(aws)
+    monkeypatch.setattr("builtins.input", lambda prompt: pytest.fail("a notebook must never ask"))
+    assert not fixtures.may_change_iam(aws)   # the default: IAM left alone, said in one line
 
 
 def test_workshop_data_dir(monkeypatch, tmp_path):

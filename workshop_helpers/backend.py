@@ -16,6 +16,7 @@ later in the same process is refused (restart the kernel). Clients created *befo
 from __future__ import annotations
 
 import os
+import re
 import socket
 import threading
 from dataclasses import dataclass, field
@@ -27,6 +28,9 @@ from .errors import BackendError
 
 BACKENDS = ("moto", "endpoint", "aws")
 DEFAULT_REGION = "eu-west-1"
+# Hosts of AWS's own endpoints (commercial, China, dual-stack, the isolated regions): a KMS
+# client of the aws backend pointed anywhere else is said to be overridden.
+AWS_HOSTS = r"\.(amazonaws\.com|amazonaws\.com\.cn|api\.aws|c2s\.ic\.gov|sc2s\.sgov\.gov)$"
 MOTO_ACCOUNT_ID = "123456789012"
 
 # The workshop's test credentials for moto and the local endpoint. They are not shaped
@@ -147,7 +151,30 @@ class Workshop:
         }
         if self.endpoint_url:
             info["endpoint"] = self.endpoint_url
+        elif self.backend == "aws" and self.endpoint_override():
+            info["endpoint"] = self.endpoint_override()
         return info
+
+    def endpoint_override(self) -> str | None:
+        """On the aws backend, where KMS requests go when that is not AWS's own endpoint
+        (AWS_ENDPOINT_URL_KMS, AWS_ENDPOINT_URL or a profile's endpoint_url), with the
+        setting that sent them there; None when they go to AWS."""
+        if self.backend != "aws":
+            return None
+        url = self.client("kms").meta.endpoint_url
+        if re.search(AWS_HOSTS, urlparse(url).hostname or ""):
+            return None
+        source = next((n for n in ("AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL") if os.environ.get(n, "").strip()),
+                      "the AWS config file")
+        return f"{url} (from {source})"
+
+    def endpoint_in_use(self) -> str:
+        """Where this Workshop's KMS requests go, in words (doctor prints it)."""
+        if self.backend == "moto":
+            return "none: moto answers inside this process, nothing goes over the network"
+        if self.endpoint_url:
+            return self.endpoint_url
+        return self.endpoint_override() or f"{self.client('kms').meta.endpoint_url} (AWS)"
 
     def __str__(self) -> str:
         parts = [f"{k}={v}" for k, v in self.describe().items()]
@@ -161,6 +188,9 @@ class Workshop:
             "endpoint": "Simulated by a local endpoint: no AWS account, nothing costs money.",
             "aws": "A REAL AWS account: what you create may cost money; notebook 08 cleans up.",
         }[self.backend]
+        if self.endpoint_override():
+            note = (f"The aws backend with its endpoint overridden: KMS requests go to "
+                    f"{self.endpoint_override()}, not to AWS. Costs apply only if that is AWS.")
         return table(self.describe(), caption="Workshop backend", footnote=note).html()
 
 
