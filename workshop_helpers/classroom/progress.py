@@ -52,6 +52,8 @@ class Progress:
         self._dirty: set[str] = set()
         self._flushed = 0.0
         self._row = uuid.uuid4().hex[:12]  # this process's rows; earlier runs' and other workers' are read
+        self._rows: dict[str, dict] = {}
+        self._read_at = float("-inf")
 
     def add(self, record: dict) -> None:
         account_id = record.get("account")
@@ -75,10 +77,13 @@ class Progress:
             self.store.put_record(RECORD_KIND, f"{account_id}/{self._row}", data)
 
     def _stored(self, account_id: str) -> tuple[Counter, float | None]:
-        """What the other rows of `account_id` hold (earlier runs, other worker processes)."""
+        """What the other rows of `account_id` hold (earlier runs, other worker processes),
+        read at most every FLUSH_EVERY seconds (the view asks once per participant)."""
         counts, seen = Counter(), None
         if self.store is not None:
-            for key, data in self.store.records(RECORD_KIND).items():
+            if time.monotonic() - self._read_at >= FLUSH_EVERY:
+                self._rows, self._read_at = self.store.records(RECORD_KIND), time.monotonic()
+            for key, data in self._rows.items():
                 owner, _, row = key.partition("/")
                 if owner == account_id and row != self._row:
                     counts.update(data.get("counts", {}))
