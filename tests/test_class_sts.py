@@ -227,3 +227,37 @@ def _get(url: str) -> tuple[int, str]:
             return answer.status, answer.read().decode()
     except urllib.error.HTTPError as error:
         return error.code, error.read().decode()
+
+
+def test_a_session_in_another_participants_account_survives_a_restart(tmp_path):
+    """alice's session of bob's role is made in bob's account: it is kept there on disk
+    with bob's account, so it still signs requests after the endpoint restarts (and in
+    any worker process of `serve --workers`, which reads the same disk)."""
+    server = start_class(tmp_path)
+    try:
+        alice, bob = Seat(tmp_path / "class", "alice"), Seat(tmp_path / "class", "bob")
+        role = bob.client("iam").create_role(RoleName="visited-after-restart", AssumeRolePolicyDocument=trusting(
+            f"arn:aws:iam::{account_of(alice)}:root"))["Role"]["Arn"]
+        bob.client("iam").put_role_policy(RoleName="visited-after-restart", PolicyName="list-keys",
+                                          PolicyDocument=allowing(["kms:ListKeys"]))
+        bobs_key = bob.client("kms").create_key()["KeyMetadata"]["KeyId"]
+        session = alice.client("sts").assume_role(RoleArn=role, RoleSessionName="before-restart")
+        bob_account = account_of(bob)
+    finally:
+        assert server.stop() == 0
+    server = start_class(tmp_path)
+    try:
+        creds = session["Credentials"]
+
+        def as_session(service: str):
+            return boto3.client(service, endpoint_url=server.url, region_name=REGION,
+                                aws_access_key_id=creds["AccessKeyId"], aws_secret_access_key=creds["SecretAccessKey"],
+                                aws_session_token=creds["SessionToken"], config=NO_RETRIES)
+
+        identity = as_session("sts").get_caller_identity()
+        assert (identity["Account"], identity["Arn"]) == (bob_account, session["AssumedRoleUser"]["Arn"])
+        assert bobs_key in [k["KeyId"] for k in as_session("kms").list_keys()["Keys"]]
+        with kms_error("AccessDeniedException"):  # still the role's policies, nothing more
+            as_session("kms").create_key()
+    finally:
+        assert server.stop() == 0

@@ -340,7 +340,7 @@ def test_a_participant_assumes_a_role_that_trusts_their_account(alice, bob):
 
 
 def test_another_participants_key_is_usable_only_while_its_key_policy_allows_their_account(alice, bob):
-    """AWS's cross-account use of a KMS key: by key ARN (or a ciphertext made under it), the
+    """AWS's cross-account use of a KMS key: by key ARN or alias ARN (or a ciphertext made under it), the
     key policy of the owner's key allowing the caller's account, and the caller's IAM
     policies allowing the call (bob is his account's administrator). Management operations
     stay refused whatever the key policy says; an alias name means the caller's own alias;
@@ -367,6 +367,8 @@ def test_another_participants_key_is_usable_only_while_its_key_policy_allows_the
                 f"because no resource-based policy allows the kms:{action} action")
 
     all_denied()  # without a grant in the key policy
+    with kms_error("AccessDeniedException"):  # by alias ARN too
+        bkms.encrypt(KeyId=key["Arn"].split(":key/")[0] + ":alias/alice-shared", Plaintext=b"x")
 
     default_policy = akms.get_key_policy(KeyId=key["KeyId"], PolicyName="default")["Policy"]
     granting = json.loads(default_policy)
@@ -382,6 +384,8 @@ def test_another_participants_key_is_usable_only_while_its_key_policy_allows_the
     assert bkms.decrypt(CiphertextBlob=alice_blob, EncryptionContext={"to": "bob"})["Plaintext"] == b"for bob"
     bob_blob = bkms.encrypt(KeyId=key["Arn"], Plaintext=b"from bob")["CiphertextBlob"]
     assert akms.decrypt(CiphertextBlob=bob_blob)["Plaintext"] == b"from bob"  # made under alice's key
+    alias_arn = key["Arn"].split(":key/")[0] + ":alias/alice-shared"  # her alias, named by its ARN
+    assert bkms.encrypt(KeyId=alias_arn, Plaintext=b"by alias")["KeyId"] == key["Arn"]
     data_key = bkms.generate_data_key(KeyId=key["Arn"], KeySpec="AES_256")
     assert data_key["KeyId"] == key["Arn"]
     assert akms.decrypt(CiphertextBlob=data_key["CiphertextBlob"])["Plaintext"] == data_key["Plaintext"]

@@ -8,7 +8,6 @@ counts as a change: saving too often costs a millisecond, missing a change loses
 
 from __future__ import annotations
 
-import re
 from urllib.parse import parse_qs, urlsplit
 
 from .snapshot import SERVICES
@@ -57,15 +56,21 @@ def service_of(headers, url: str) -> str | None:
     return None
 
 
-def operation_of(method: str, headers, url: str, body) -> str:
-    target = _header(headers, "X-Amz-Target")
-    if target:
-        return target.rsplit(".", 1)[-1]
+def _query_fields(url: str, body) -> dict[str, list[str]]:
+    """A query API request's parameters: from its URL's query, else from its form body."""
     fields = parse_qs(urlsplit(url).query)
     if "Action" not in fields and body:
         text = body.decode("utf-8", "replace") if isinstance(body, (bytes, bytearray)) else str(body)
         if "Action=" in text:
             fields = parse_qs(text)
+    return fields
+
+
+def operation_of(method: str, headers, url: str, body) -> str:
+    target = _header(headers, "X-Amz-Target")
+    if target:
+        return target.rsplit(".", 1)[-1]
+    fields = _query_fields(url, body)
     if "Action" in fields:
         return fields["Action"][0]
     return method.upper()  # S3's REST calls: the HTTP method says enough
@@ -90,43 +95,22 @@ def classify(method: str, headers, url: str, body) -> tuple[str | None, str, boo
     return service, operation, changes_account(service, operation)
 
 
-_KEY_ARN = re.compile(r"^arn:aws[a-z-]*:kms:[^:]*:(\d{12}):")
-
-
-def _kms_key_accounts(body) -> set[str]:
-    """The accounts of the keys a KMS request names by ARN, or whose ciphertext it carries."""
-    import base64
+def _kms_params(body) -> dict:
     import json
 
     try:
         params = json.loads(body or b"{}")
     except (ValueError, TypeError, RecursionError):  # unreadable: KMS answers SerializationException
-        return set()
-    if not isinstance(params, dict):
-        return set()
-    found = set()
-    for field in ("KeyId", "DestinationKeyId", "SourceKeyId"):
-        match = _KEY_ARN.match(params.get(field) or "") if isinstance(params.get(field), str) else None
-        if match:
-            found.add(match.group(1))
-    blob = params.get("CiphertextBlob")
-    if isinstance(blob, str):
-        from ..fidelity import ciphertext
-
-        try:
-            account = ciphertext.open_envelope(base64.b64decode(blob)).account_id
-        except Exception:  # noqa: BLE001 - not a blob of ours: no account named
-            account = None
-        if account:
-            found.add(account)
-    return found
+        return {}
+    return params if isinstance(params, dict) else {}
 
 
 def accounts_of(service: str | None, headers, url: str, body) -> set[str]:
     """The accounts a request will run in, as moto picks them (MOTO_ACCOUNT_ID, moto's
-    account header, the account whose IAM issued the access key, else moto's default),
-    and for KMS the accounts of the keys it names by ARN or ciphertext. Call with IAM
-    current (Account.run does)."""
+    account header, the account whose IAM issued the access key, else moto's default);
+    for KMS also the accounts of the keys it names by ARN or ciphertext
+    (fidelity/key_refs.py), and for STS the account of the role it assumes, where the
+    session is made. Call with IAM current (Account.run does)."""
     import os
 
     if os.environ.get("MOTO_ACCOUNT_ID"):
@@ -140,5 +124,13 @@ def accounts_of(service: str | None, headers, url: str, body) -> set[str]:
         chosen = get_account_id_from(key or "AKIAEXAMPLE")
     found = {chosen}
     if service == "kms":
-        found |= _kms_key_accounts(body)
+        from ..fidelity import key_refs
+
+        found |= key_refs.named_accounts(_kms_params(body), operation_of("POST", headers, url, body))
+    elif service == "sts":
+        from ..fidelity import sts
+
+        role_account = sts.role_account((_query_fields(url, body).get("RoleArn") or [""])[0])
+        if role_account is not None:
+            found.add(role_account)
     return found

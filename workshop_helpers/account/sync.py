@@ -2,13 +2,13 @@
 
 State is kept per service and per account (one participant's account on a class
 endpoint). A request first names its accounts (requests.accounts_of: the one whose IAM
-issued its access key, and for KMS the accounts of the keys it names by ARN or
-ciphertext), takes their locks (locks.py: across threads and processes), and loads the
-snapshots of those accounts that another process changed (their generation moved). A
-request that can change the account then writes the snapshots of its service in the
-accounts it ran in, in one SQLite transaction: all or nothing, and, since the locks are
-held from the read to the commit, nobody's update is lost. A write costs one account's
-state, and requests of other accounts run meanwhile.
+issued its access key, for KMS the accounts of the keys it names by ARN or ciphertext,
+for STS the account of the role it assumes), takes their locks (locks.py: across
+threads and processes), and loads the snapshots of those accounts that another process
+changed (their generation moved). A request that can change the account then writes the
+snapshots of its service in the accounts it ran in, in one SQLite transaction: all or
+nothing, and, since the locks are held from the read to the commit, nobody's update is
+lost. A write costs one account's state, and requests of other accounts run meanwhile.
 
 The same `Account.run` wraps moto's in-process mock (`install_in_process`, used by
 `connect("moto")`) and the endpoint's WSGI app (`wsgi`, used by `serve`), so both keep the
@@ -208,8 +208,9 @@ class Account:
                 written.add(snapshot.SHARED)
             dumped = [(service, account, snapshot.dump(service, account)) for account in sorted(written)]
             if service == "sts" and chosen is not None:
-                # AssumeRole puts the session's access key in IAM: without the IAM row, another
-                # process (a worker of `serve --workers`) would not know whose key it is.
+                # AssumeRole puts the session's access key in IAM (of the role's account, which
+                # accounts_of names): without the IAM row, another process (a worker of
+                # `serve --workers`, or the next start) would not know whose key it is.
                 # Only the accounts whose locks are held, which refresh() made current.
                 dumped += [("iam", account, snapshot.dump("iam", account)) for account in chosen]
             with self.store.write() as conn:

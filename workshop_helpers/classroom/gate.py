@@ -27,8 +27,9 @@ Anything else is refused as AWS refuses it, before moto sees it:
 issued) for classroom/server.py, before the body is read; `wrap` verifies the signature,
 which covers the body, inside the account's transaction.
 
-KMS keys are per account in moto: a request naming another participant's key ARN (or a
-ciphertext made under it) would be "not found" in the caller's account. On AWS it reaches
+KMS keys are per account in moto: a request naming another participant's key ARN or alias
+ARN (or carrying a ciphertext made under their key; fidelity/key_refs.py reads which) would
+be "not found" in the caller's account. On AWS it reaches
 the key, and the key policy decides. So the gate runs such a request in the key's account
 (moto's account header), still signed by the caller, and the fidelity layer authorizes it
 as KMS does: AccessDeniedException ("... because no resource-based policy allows the
@@ -41,16 +42,15 @@ account, as on AWS.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import re
 import uuid
-from typing import Any, Callable
+from typing import Callable
 from xml.sax.saxutils import escape
 
 from ..account import requests
-from ..fidelity import credentials
+from ..fidelity import credentials, key_refs
 from . import roster
 
 RECORD = "kms_workshop.class.record"  # environ key: what the gate saw, for the progress
@@ -271,48 +271,6 @@ def issued_credentials(access_key: str) -> credentials.Issued | None:
 # --- KMS keys of other accounts --------------------------------------------------------------
 
 
-def _kms_backend(account_id: str, region: str):
-    from moto.kms.models import kms_backends
-
-    regions = dict.get(kms_backends, account_id)
-    return dict.get(regions, region) if regions is not None else None
-
-
-def _kms_accounts(region: str) -> dict[str, Any]:
-    """{account id: KMS backend in `region`} of the accounts moto has created."""
-    from ..account.snapshot import live_backends
-
-    return {account: backend for (account, where), backend in live_backends("kms").items() if where == region}
-
-
-def _blob_key_id(blob: str | None) -> str | None:
-    from ..fidelity import ciphertext
-
-    try:
-        return ciphertext.parse(base64.b64decode(blob or "")).key_id
-    except Exception:  # noqa: BLE001 - not a blob of ours: KMS itself answers
-        return None
-
-
-def _foreign_key(caller: str, region: str, key_ref: str | None, from_blob: bool) -> Any:
-    """The Key of another account that `key_ref` names, or None."""
-    if not key_ref:
-        return None
-    if not from_blob:
-        match = re.match(r"^arn:aws[a-z-]*:kms:([^:]*):(\d{12}):key/(.+)$", key_ref)
-        if not match or match.group(2) == caller:
-            return None
-        backend = _kms_backend(match.group(2), match.group(1))
-        return backend.keys.get(match.group(3)) if backend is not None else None
-    own = _kms_backend(caller, region)
-    if own is not None and key_ref in own.keys:
-        return None
-    for account_id, backend in _kms_accounts(region).items():
-        if account_id != caller and key_ref in backend.keys:
-            return backend.keys[key_ref]
-    return None
-
-
 # The operations AWS KMS lets a principal of another account perform on a key (its key
 # policy and the caller's IAM policies permitting); any other operation on another
 # account's key fails whatever the policies say ("Cross-account use: No").
@@ -324,37 +282,27 @@ CROSS_ACCOUNT_OPERATIONS = frozenset({
 })  # fmt: skip
 
 
-def _account_of_key(key: Any) -> str:
-    return key.arn.split(":")[4]
-
-
 def cross_account(params: dict, action: str, caller: str, region: str, caller_arn: str) -> tuple[str | None, str | None]:
     """(AccessDeniedException message, None) or (None, the account to run the request in)
-    for a KMS request that uses another account's key by key ARN or ciphertext; (None,
-    None) for a request on the caller's own keys. A request that may be made across
+    for a KMS request that uses another account's key by key ARN, alias ARN or ciphertext;
+    (None, None) for a request on the caller's own keys. A request that may be made across
     accounts runs in the key's account, where the fidelity layer authorizes it as KMS does
     (the key policy must allow the caller's account or identity, and the caller's IAM
     policies must allow it); any other operation on another account's key is refused."""
-    refs = [("KeyId", params.get("KeyId"), False), ("DestinationKeyId", params.get("DestinationKeyId"), False),
-            ("SourceKeyId", params.get("SourceKeyId"), False)]
-    if action in ("Decrypt", "ReEncrypt") and not params.get("KeyId") and not params.get("SourceKeyId"):
-        refs.append(("CiphertextBlob", _blob_key_id(params.get("CiphertextBlob")), True))
     foreign = []
     own = False
-    for field, ref, from_blob in refs:
-        if not isinstance(ref, str) or not ref:
-            continue
-        key = _foreign_key(caller, region, ref, from_blob)
-        if key is None:
+    for field, ref in key_refs.references(params, action):
+        key = key_refs.key_of(ref, caller, region) if ref.is_foreign(caller) else None
+        if key is None:  # the caller's own, or no such key: KMS answers in the caller's account
             own = True
             continue
         verb = {"DestinationKeyId": "ReEncryptTo", "SourceKeyId": "ReEncryptFrom"}.get(field, action)
-        if action == "ReEncrypt" and field == "CiphertextBlob":
+        if action == "ReEncrypt" and field == key_refs.BLOB_FIELD:
             verb = "ReEncryptFrom"
         foreign.append((verb, key))
     if not foreign:
         return None, None
-    accounts = {_account_of_key(key) for _verb, key in foreign}
+    accounts = {key_refs.parse(key.arn).account_id for _verb, key in foreign}
     if action in CROSS_ACCOUNT_OPERATIONS and len(accounts) == 1 and not (own and action == "ReEncrypt"):
         return None, accounts.pop()
     # not an operation KMS allows across accounts (or a ReEncrypt between two accounts,

@@ -184,9 +184,3 @@ def open_body(sealed: Sealed, material: bytes, context: dict[str, str] | None) -
         return AESGCM(material).decrypt(sealed.iv, sealed.body, sealed.aad_prefix + canonical_context(context))
     except (InvalidTag, ValueError, TypeError):
         raise InvalidCiphertextException() from None
-
-
-def parse(blob: bytes) -> Sealed:
-    """`open_envelope` (its earlier name): `.key_id`, `.account_id` of the key that made `blob`."""
-    return open_envelope(blob)
-

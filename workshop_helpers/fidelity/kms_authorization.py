@@ -9,12 +9,11 @@ only narrow.
 
 from __future__ import annotations
 
-import base64
 import json
 from dataclasses import dataclass
 from typing import Any
 
-from . import ciphertext, policy
+from . import key_refs, policy
 from .exceptions import AccessDeniedException, KmsError
 from .keys import find_key
 from .principals import Principal, identity_documents, session_document
@@ -56,14 +55,9 @@ def _resource_of(backend: Any, key_id: str | None) -> tuple[str, Any]:
 
 
 def _blob_key_id(backend: Any, params: dict) -> str | None:
-    """The key a blob names (its id, or its ARN when it is another account's key)."""
-    try:
-        sealed = ciphertext.open_envelope(base64.b64decode(params.get("CiphertextBlob") or ""))
-    except (KmsError, ValueError, TypeError):
-        return None
-    if sealed.account_id in (None, backend.account_id):
-        return sealed.key_id
-    return f"arn:aws:kms:{backend.region_name}:{sealed.account_id}:key/{sealed.key_id}"
+    """The key a blob names, as a KeyId written in `backend`'s account."""
+    ref = key_refs.from_blob(params.get(key_refs.BLOB_FIELD))
+    return ref.as_key_id(backend.account_id, backend.region_name) if ref is not None else None
 
 
 def _check(backend: Any, action: str, key_id: str | None, encryption_context: Any, request_key_id: str | None = None) -> Check:
@@ -74,8 +68,9 @@ def _check(backend: Any, action: str, key_id: str | None, encryption_context: An
         context.update(
             {"kms:keyorigin": [key.origin], "kms:keyspec": [key.key_spec], "kms:keyusage": [key.key_usage]}
         )
-    if request_key_id and "alias/" in request_key_id:
-        context["kms:requestalias"] = ["alias/" + request_key_id.split("alias/", 1)[1]]
+    alias = getattr(key_refs.parse(request_key_id), "alias", None)
+    if alias:
+        context["kms:requestalias"] = [alias]
     encryption_context = encryption_context if isinstance(encryption_context, dict) else None
     return Check(f"kms:{action}", resource, key, context, encryption_context)
 

@@ -71,6 +71,16 @@ def _iam_of(account_id: str, partition: str) -> Any | None:
     return dict.get(regions, partition) if regions is not None else None
 
 
+def role_account(role_arn: str | None) -> str | None:
+    """The account of the role `role_arn` names, when moto has that account (its IAM), else
+    None: an account nobody has used has no roles, so assuming one fails there and saves
+    nothing, and naming it must not make the account layer keep an empty account."""
+    match = _ROLE_ARN.match(role_arn or "")
+    if not match or _iam_of(match.group(2), match.group(1)) is None:
+        return None
+    return match.group(2)
+
+
 def find_role(role_arn: str | None) -> Any | None:
     """The role `role_arn` names, read in the role's own account; None if there is none."""
     match = _ROLE_ARN.match(role_arn or "")
