@@ -186,3 +186,33 @@ def test_web_identity_and_saml_are_never_granted(accounts, signed_by):
     with kms_error("InvalidIdentityToken"):
         sts.assume_role_with_saml(RoleArn=role, PrincipalArn=f"arn:aws:iam::{OTHER}:saml-provider/made-up",
                                   SAMLAssertion="PHNhbWxwOlJlc3BvbnNlLz4=" * 2)
+
+
+class _StsRequest:
+    """What caller_of reads of moto's STS request: its headers and the key moto reads."""
+
+    def __init__(self, headers: dict, access_key: str = "AKIAEXAMPLE"):
+        self.headers, self._access_key = headers, access_key
+        self.current_account, self.partition = HOME, "aws"
+
+    def get_access_key(self) -> str:
+        return self._access_key
+
+
+def test_the_caller_is_the_signer_the_class_gate_verified(accounts):
+    """On a class endpoint the caller is the verified signer, however the request reaches
+    moto (a presigned URL has no Authorization header); with no signer verified, an
+    Authorization header's key is not taken for one."""
+    from workshop_helpers.fidelity import credentials, sts
+
+    carol_arn, carol = accounts.user(HOME, ADMIN)
+    signed = credentials.Claim("query", access_key=carol["AccessKeyId"], service="sts")
+    header = {"Authorization": f"AWS4-HMAC-SHA256 Credential={carol['AccessKeyId']}/20260101/{REGION}/sts/aws4_request"}
+    with credentials.verified_as(signed):
+        assert sts.caller_of(_StsRequest({})).arn == carol_arn
+    with credentials.verified_as(credentials.Claim("unsigned")):  # let in unsigned: no one
+        caller = sts.caller_of(_StsRequest(header, carol["AccessKeyId"]))
+        assert (caller.principal, caller.arn) == (None, f"arn:aws:iam::{HOME}:root")
+    # outside class mode, as before: the key of the Authorization header, else the root
+    assert sts.caller_of(_StsRequest(header, carol["AccessKeyId"])).arn == carol_arn
+    assert sts.caller_of(_StsRequest({}, carol["AccessKeyId"])).arn == f"arn:aws:iam::{HOME}:root"

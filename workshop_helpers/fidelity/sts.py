@@ -38,7 +38,7 @@ import json
 import re
 from typing import Any
 
-from . import policy, principals
+from . import credentials, policy, principals
 
 ASSUME_ROLE = "sts:AssumeRole"
 # The actions decided here, not by moto's identity-policy check before the action runs.
@@ -111,12 +111,19 @@ class Caller:
 
 
 def caller_of(response: Any) -> Caller:
-    """The caller of moto's STS request `response` (its signature was checked by iam.py)."""
+    """The caller of moto's STS request `response`: on a class endpoint the signer the gate
+    verified (credentials.verified(); unsigned, no one: the account's root), elsewhere the
+    key of its Authorization header (its signature was checked by iam.py), and without
+    one the account's root."""
     from moto.iam.models import get_account_id_from
 
-    if "Authorization" not in response.headers:
+    claim = credentials.verified()
+    if claim is not None:
+        access_key = claim.access_key if claim.signed else None
+    else:
+        access_key = response.get_access_key() if "Authorization" in response.headers else None
+    if not access_key:
         return Caller(None, response.current_account, response.partition)
-    access_key = response.get_access_key()
     found = principals.identify(get_account_id_from(access_key), response.partition, access_key)
     return Caller(found, response.current_account, response.partition)
 
