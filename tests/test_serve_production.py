@@ -490,3 +490,38 @@ def test_a_worker_that_dies_at_start_fails_serve_in_one_line(tmp_path):
     assert "KMS_WORKSHOP_ENDPOINT_URL" not in done.stdout
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "worker 1 of 2 exited with code 3" in lines[0], done.stderr
+
+
+def test_workers_stop_when_their_parent_is_killed(tmp_path):
+    """SIGKILL leaves the parent no time to stop its workers: they notice and stop."""
+    server = ServeProcess("--state-dir", str(tmp_path / "state"), "--workers", "2", "--verbose",
+                          stderr_path=str(tmp_path / "stderr"))
+    try:
+        for _ in range(20):
+            boto3.client("kms", endpoint_url=server.url, region_name=REGION, aws_access_key_id="testing",
+                         aws_secret_access_key="testing", config=NO_RETRIES).list_keys()
+            if len(_worker_pids((tmp_path / "stderr").read_text())) == 2:
+                break
+        pids = _worker_pids((tmp_path / "stderr").read_text())
+        assert pids
+        server.proc.kill()
+        server.proc.wait(10)
+        deadline = time.monotonic() + 20
+        alive = set(pids)
+        while alive and time.monotonic() < deadline:
+            for pid in list(alive):
+                try:
+                    os.kill(pid, 0)
+                except ProcessLookupError:
+                    alive.discard(pid)
+            time.sleep(0.2)
+        assert not alive, f"workers {alive} outlived their parent"
+        with pytest.raises(ConnectionRefusedError):
+            socket.create_connection(address(server.url), timeout=5)
+    finally:
+        server.stop()
+        for pid in _worker_pids((tmp_path / "stderr").read_text()):  # none is left behind, whatever failed
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass

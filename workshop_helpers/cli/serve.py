@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 import threading
@@ -167,8 +168,11 @@ def _run_worker(args, wrap_app: Callable | None) -> int:
     url, stop = start_endpoint(args.host, args.port, state_dir=args.state_dir, wrap_app=wrap_app,
                                classroom=classroom, options=_options(args), sock=inherited_socket(args.listen_fd))
     print(f"{URL_VARIABLE}={url}", flush=True)  # the parent waits for this line
+    parent = os.getppid()
     try:
         while not stopping.wait(0.5):
+            if os.getppid() != parent:  # the parent was killed: no one would ever stop this worker
+                break
             if classroom is not None and classroom.progress is not None:
                 # the other workers serve the instructor's view from the state folder: keep
                 # this worker's counts there (a count is written at most every second)
