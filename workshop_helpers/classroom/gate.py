@@ -4,7 +4,7 @@ endpoint issued get in, each signature verified.
 In class mode every request must be signed (SigV4, in the Authorization header or a
 presigned URL) with an access key that the endpoint's IAM or STS issued (a participant's
 key, or a session of a role in their account), and the signature must verify with the
-secret it issued (fidelity/credentials.py reads and verifies; docs/threat-model-auth.md).
+secret it issued (fidelity/credentials.py reads and verifies; docs/threat-model.md).
 Anything else is refused as AWS refuses it, before moto sees it:
 
 - a key it did not issue: KMS UnrecognizedClientException, HTTP 400, JSON ("The security
