@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/notebook_times.py [--repeat N] [--backend moto]
 
-Counts the prose words of every notebooks/*.ipynb (markdown cells, without fenced code,
+Counts the prose words of every notebook of notebooks/manifest.yml, in its order (markdown cells, without fenced code,
 HTML tags and link targets), executes each with nbclient in a fresh kernel (cwd: a temporary
 copy of notebooks/, so nothing in the repository changes; an empty simulated account in the
 kernel's memory, never the user's own), cells tagged raises-exception
@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "tests"))
 
 
 WORD = re.compile(r"[^\W_][\w'’-]*")
@@ -69,9 +70,15 @@ def main(argv=None) -> int:
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--backend", default="moto")
     args = parser.parse_args(argv)
-    notebooks = sorted((ROOT / "notebooks").glob("*.ipynb"))
-    if not notebooks:
-        print("no notebooks in notebooks/", file=sys.stderr)
+    try:  # the list is read (and checked) when notebook_support is imported
+        from notebook_support import NOTEBOOKS, WORKSHOP_NOTEBOOKS
+    except Exception as exc:  # ManifestError: one line naming what is wrong in the manifest
+        print(exc, file=sys.stderr)
+        return 1
+    notebooks = [NOTEBOOKS / name for name in WORKSHOP_NOTEBOOKS]
+    missing = [path.name for path in notebooks if not path.is_file()]
+    if missing:
+        print(f"notebooks/manifest.yml lists notebooks that are not in notebooks/: {', '.join(missing)}", file=sys.stderr)
         return 1
     print(f"Measured {time.strftime('%Y-%m-%d')} on {platform.system()} {platform.machine()}, "
           f"{os.cpu_count()} CPUs, Python {platform.python_version()}, backend {args.backend}, "

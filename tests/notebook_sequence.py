@@ -1,5 +1,6 @@
-"""The workshop as a learner runs it: notebooks 01 to 08 in order, each in a kernel of its
-own, all on one simulated account (the default: a state folder in the home folder).
+"""The workshop as a learner runs it: the notebooks of notebooks/manifest.yml in its order,
+each in a kernel of its own, all on one simulated account (the default: a state folder in
+the home folder).
 
 Used by test_account_sequence.py, and to write the committed outputs:
 

@@ -1,4 +1,9 @@
-"""Running the notebooks under test: environments, the local endpoint, nbval.
+"""Running the notebooks under test: the list of notebooks, environments, the local
+endpoint, nbval.
+
+The list of notebooks is notebooks/manifest.yml and nothing else: the sequence, the cleanup
+notebook and each notebook's exercises (with their solutions) are read from it here, so
+adding a notebook means adding its entry there (docs/adding-a-notebook.md).
 
 The notebooks run in kernels of their own (nbval and nbclient start them), so everything
 is passed through the environment: the backend, the endpoint URL, and private folders for
@@ -13,22 +18,62 @@ import pathlib
 import subprocess
 import sys
 import time
+from typing import NamedTuple
+
+import yaml
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
+MANIFEST = NOTEBOOKS / "manifest.yml"
 SANITIZE = ROOT / "tests" / "nbval-sanitize.cfg"
+ROLES = ("lesson", "cleanup")
 
-# The workshop's sequence; the names are fixed, so learners' links and saved work keep working.
-WORKSHOP_NOTEBOOKS = (
-    "01-setup-imported-cmk.ipynb",
-    "02-generate-data-key.ipynb",
-    "03-encrypt-with-data-key.ipynb",
-    "04-decrypt.ipynb",
-    "05-server-side-encryption.ipynb",
-    "06-client-side-encryption.ipynb",
-    "07-direct-encryption.ipynb",
-    "08-cleanup.ipynb",
-)
+
+class ManifestError(Exception):
+    """notebooks/manifest.yml says something the tests cannot use; one line naming it."""
+
+
+class Exercise(NamedTuple):
+    cell_id: str  # the exercise cell's id in its notebook
+    solution: str  # the module in notebooks/solutions/ with the worked solution
+    answer: str  # the lines that hand the solution's result to the cell's check
+
+
+def _entries() -> list[dict]:
+    try:
+        entries = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))["notebooks"]
+    except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
+        raise ManifestError(f"{MANIFEST}: cannot read its `notebooks:` list ({exc}); fix the file") from None
+    for entry in entries:
+        name = entry.get("file", "?")
+        if entry.get("role") not in ROLES:
+            raise ManifestError(f"{MANIFEST.name}: {name}: role must be one of {', '.join(ROLES)}")
+        ids, solved = list(entry.get("exercises") or []), dict(entry.get("solutions") or {})
+        if set(ids) != set(solved):
+            raise ManifestError(
+                f"{MANIFEST.name}: {name}: exercises {sorted(ids)} and solutions {sorted(solved)} must name "
+                "the same cells; give every exercise cell a `solutions:` entry (module, answer)"
+            )
+    return entries
+
+
+ENTRIES = _entries()
+# The workshop's sequence, in order; the names are fixed, so learners' links and saved work keep working.
+WORKSHOP_NOTEBOOKS = tuple(entry["file"] for entry in ENTRIES)
+LESSON_NOTEBOOKS = tuple(entry["file"] for entry in ENTRIES if entry["role"] == "lesson")
+_CLEANUP = [entry["file"] for entry in ENTRIES if entry["role"] == "cleanup"]
+if len(_CLEANUP) != 1:
+    raise ManifestError(f"{MANIFEST.name}: exactly one notebook must have role cleanup, not {len(_CLEANUP)}")
+CLEANUP_NOTEBOOK = _CLEANUP[0]  # removes what the others made: runs last, and alone in some tests
+# notebook -> its exercises, in the manifest's order
+EXERCISES = {
+    entry["file"]: [
+        Exercise(cell_id, entry["solutions"][cell_id]["module"], entry["solutions"][cell_id].get("answer") or "")
+        for cell_id in entry.get("exercises") or []
+    ]
+    for entry in ENTRIES
+    if entry.get("exercises")
+}
 
 
 def notebook_env(tmp: pathlib.Path, backend: str = "moto", **extra: str) -> dict[str, str]:

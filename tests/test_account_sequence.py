@@ -12,9 +12,8 @@ import json
 import re
 
 import pytest
-
 from notebook_sequence import prepare, run_one, sequence_env
-from notebook_support import WORKSHOP_NOTEBOOKS
+from notebook_support import CLEANUP_NOTEBOOK, WORKSHOP_NOTEBOOKS
 
 _KEY_LINE = re.compile(r"alias/ImportedCMK -> key ([0-9a-f-]{36})")
 _PROBE = """
@@ -55,7 +54,7 @@ def sequence(tmp_path_factory):
     env = sequence_env(home)
     runs, files = {}, {}
     for name in WORKSHOP_NOTEBOOKS:
-        probe = None if name.startswith("08") else _PROBE  # 08 deletes the alias
+        probe = None if name == CLEANUP_NOTEBOOK else _PROBE  # the cleanup deletes the alias
         runs[name] = run_one(name, copy, env, probe=probe)
         if name.startswith(("03", "04")):
             files[name[:2]] = _hashes(copy / "workshop-data")
@@ -71,7 +70,7 @@ def test_every_notebook_uses_the_key_notebook_01_built(sequence):
         assert match, f"{name} does not say which key it uses: {first!r}"
         assert match.group(1) == built, f"{name} uses another key"
         assert "Where it comes from: found in your account" in first, f"{name}: {first!r}"
-        if not name.startswith("08"):
+        if name != CLEANUP_NOTEBOOK:
             assert _probe(runs[name]) == {"key": built, "state": "Enabled"}
 
 

@@ -13,7 +13,6 @@ Chromium and run axe-core in the Light and Dark themes. The Pages workflow is pa
 
 from __future__ import annotations
 
-import ast
 import os
 import re
 import shutil
@@ -151,16 +150,19 @@ def test_manifest_agrees_with_the_notebooks():
 
 
 def test_manifest_exercises_are_the_ones_the_exercise_test_runs():
+    """The exercise test runs what the manifest lists (it reads it through notebook_support),
+    and every exercise's solution is a file in notebooks/solutions/, each of them used."""
+    import notebook_support
+
+    assert {name: [e.cell_id for e in found] for name, found in notebook_support.EXERCISES.items()} == {
+        e["file"]: e["exercises"] for e in MANIFEST if e["exercises"]
+    }
     found = sorted((ROOT / "tests").rglob("test_exercises_after_run_all.py"))
-    assert found, "no tests/**/test_exercises_after_run_all.py to compare the manifest's exercises with"
-    source = found[0].read_text()
-    node = next(
-        n
-        for n in ast.parse(source).body
-        if isinstance(n, ast.Assign) and getattr(n.targets[0], "id", "") == "EXERCISES"
-    )
-    tested = {name: [cell for cell, _, _ in cells] for name, cells in ast.literal_eval(node.value).items()}
-    assert {e["file"]: e["exercises"] for e in MANIFEST} == tested
+    assert found, "no tests/**/test_exercises_after_run_all.py to run the manifest's exercises"
+    assert "from notebook_support import EXERCISES" in found[0].read_text(), "the exercise test must read the manifest"
+    named = {e["solutions"][cell]["module"] for e in MANIFEST for cell in e["exercises"]}
+    present = {p.stem for p in (NOTEBOOKS / "solutions").glob("ex*.py")}
+    assert named == present, f"solutions named but missing: {named - present}; files no exercise uses: {present - named}"
 
 
 def test_ensure_book_uses_a_venv_only_when_its_stamp_is_current(tmp_path, monkeypatch, capsys):

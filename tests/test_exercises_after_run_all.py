@@ -11,26 +11,11 @@ import pathlib
 
 import nbformat
 import pytest
-
+from notebook_support import EXERCISES  # notebook -> its exercises: cell id, solution, answer lines
 from workshop_run import code_cell, copy_notebooks, execute, kernel_env
 
 ROOT = pathlib.Path(__file__).resolve().parent.parent
 SOLUTIONS = ROOT / "notebooks" / "solutions"
-
-# notebook -> [(exercise cell id, solution file, the lines that replace the placeholders)]
-EXERCISES = {
-    "01-setup-imported-cmk.ipynb": [("cell-24", "ex01_key_origin", "origin, expiration_model = solve(ws)")],
-    "02-generate-data-key.ipynb": [("cell-20", "ex02_data_key", "my_response = solve(ws)")],
-    "03-encrypt-with-data-key.ipynb": [("cell-12", "ex03_hand_encryption",
-                                        'exercise_key = kms.generate_data_key(KeyId=key.alias, KeySpec="AES_256")["Plaintext"]\n'
-                                        "my_sealed = solve(exercise_key)")],
-    "04-decrypt.ipynb": [("cell-30", "ex04_decrypt", "my_text = solve(ws)"),
-                         ("cell-31", "ex04_decrypt", "my_answers = ANSWERS")],
-    "05-server-side-encryption.ipynb": [("c501b012", "ex05_calls_for_volume", "")],
-    "06-client-side-encryption.ipynb": [("a405ab1f", "ex06_decrypt_expecting", "")],
-    "07-direct-encryption.ipynb": [("cell-20", "ex07_direct", "my_blob = solve(ws)")],
-    "08-cleanup.ipynb": [("cell-18", "ex08_cleanup", "minimum_days, state = solve(ws, key.key_id)")],
-}
 
 # What the cell just run returned: a CheckResult that passed or not. (From IPython's output
 # history by that cell's number: `_` stops following once a notebook assigns `_` itself.)
@@ -60,7 +45,7 @@ def test_exercises_after_run_all(name, tmp_path):
     cells = {cell.get("id"): cell for cell in nb.cells}
     extra = []
     for cell_id, solution, answer in EXERCISES[name]:
-        assert cell_id in cells, f"{name}: no exercise cell {cell_id} (renamed? update EXERCISES)"
+        assert cell_id in cells, f"{name}: no exercise cell {cell_id} (renamed? update notebooks/manifest.yml)"
         original = cells[cell_id].source
         assert "None" in original or "your code here" in original or "your check here" in original, (
             f"{name}: cell {cell_id} does not look like an unanswered exercise")

@@ -54,7 +54,16 @@ STRANGER = "someone-else"  # what "someone else" made in the account, untagged
 
 
 def notebook_names() -> list[str]:
-    return sorted(p.name for p in NOTEBOOKS.glob("*.ipynb"))
+    """The workshop's notebooks in the manifest's order (notebooks/manifest.yml)."""
+    from notebook_support import WORKSHOP_NOTEBOOKS
+
+    return list(WORKSHOP_NOTEBOOKS)
+
+
+def cleanup_notebook() -> str:
+    from notebook_support import CLEANUP_NOTEBOOK
+
+    return CLEANUP_NOTEBOOK
 
 
 # --- encodings of a secret ---------------------------------------------------------------
@@ -466,7 +475,7 @@ def _concatenated(names: list[str], spy: pathlib.Path, label: str, mode: str, *,
             nb.cells.append(cell)
 
     for name in names:
-        if not name.startswith("08"):
+        if name != cleanup_notebook():
             add(name)
     nb.cells.append(code_cell(
         "import shutil as _shutil\n"
@@ -475,7 +484,7 @@ def _concatenated(names: list[str], spy: pathlib.Path, label: str, mode: str, *,
         "    _shutil.copytree(_fixtures.workshop_data_path(), 'snapshot-before-cleanup')\n"
         "_workshop_run.dump_inventory('before-cleanup')"))
     if cleanup_twice:
-        cleanup_nb = next(n for n in names if n.startswith("08"))
+        cleanup_nb = cleanup_notebook()
         for round_ in (1, 2):
             add(cleanup_nb, round_)
             nb.cells.append(code_cell(
@@ -506,7 +515,7 @@ def _whole(backend: str) -> Run:
         server = RecordingEndpoint(env, spy / f"{label}.server.keys")
         try:
             env["KMS_WORKSHOP_ENDPOINT_URL"] = server.url
-            names = [n for n in notebook_names() if not n.startswith("08")]
+            names = [n for n in notebook_names() if n != cleanup_notebook()]
             nb = _concatenated(names, spy, label, "endpoint", cleanup_twice=False)
             execute(nb, run_dir, env)
             nbformat.write(nb, run_dir / "workshop.executed.ipynb")
