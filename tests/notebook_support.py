@@ -39,32 +39,34 @@ class Exercise(NamedTuple):
     answer: str  # the lines that hand the solution's result to the cell's check
 
 
-def _entries() -> list[dict]:
+def read_manifest(path: pathlib.Path = MANIFEST) -> list[dict]:
+    """The manifest's entries, checked for what the tests rely on."""
     try:
-        entries = yaml.safe_load(MANIFEST.read_text(encoding="utf-8"))["notebooks"]
+        entries = yaml.safe_load(path.read_text(encoding="utf-8"))["notebooks"]
     except (OSError, yaml.YAMLError, KeyError, TypeError) as exc:
-        raise ManifestError(f"{MANIFEST}: cannot read its `notebooks:` list ({exc}); fix the file") from None
+        raise ManifestError(f"{path}: cannot read its `notebooks:` list ({exc}); fix the file") from None
     for entry in entries:
         name = entry.get("file", "?")
         if entry.get("role") not in ROLES:
-            raise ManifestError(f"{MANIFEST.name}: {name}: role must be one of {', '.join(ROLES)}")
+            raise ManifestError(f"{path.name}: {name}: role must be one of {', '.join(ROLES)}")
         ids, solved = list(entry.get("exercises") or []), dict(entry.get("solutions") or {})
         if set(ids) != set(solved):
             raise ManifestError(
-                f"{MANIFEST.name}: {name}: exercises {sorted(ids)} and solutions {sorted(solved)} must name "
+                f"{path.name}: {name}: exercises {sorted(ids)} and solutions {sorted(solved)} must name "
                 "the same cells; give every exercise cell a `solutions:` entry (module, answer)"
             )
+    cleanup = [entry.get("file") for entry in entries if entry["role"] == "cleanup"]
+    if len(cleanup) != 1:
+        raise ManifestError(f"{path.name}: exactly one notebook must have role cleanup, not {len(cleanup)}")
     return entries
 
 
-ENTRIES = _entries()
+ENTRIES = read_manifest()
 # The workshop's sequence, in order; the names are fixed, so learners' links and saved work keep working.
 WORKSHOP_NOTEBOOKS = tuple(entry["file"] for entry in ENTRIES)
 LESSON_NOTEBOOKS = tuple(entry["file"] for entry in ENTRIES if entry["role"] == "lesson")
-_CLEANUP = [entry["file"] for entry in ENTRIES if entry["role"] == "cleanup"]
-if len(_CLEANUP) != 1:
-    raise ManifestError(f"{MANIFEST.name}: exactly one notebook must have role cleanup, not {len(_CLEANUP)}")
-CLEANUP_NOTEBOOK = _CLEANUP[0]  # removes what the others made: runs last, and alone in some tests
+# removes what the others made: runs last, and twice in the whole-workshop runs
+CLEANUP_NOTEBOOK = next(entry["file"] for entry in ENTRIES if entry["role"] == "cleanup")
 # notebook -> its exercises, in the manifest's order
 EXERCISES = {
     entry["file"]: [
