@@ -656,3 +656,24 @@ def test_a_request_refused_at_the_door_has_its_body_never_read(tmp_path):
         "two-credentials": ["400 Bad Request", "IncompleteSignatureException"],
         "2020": ["400 Bad Request", "InvalidSignatureException"],
     }
+
+
+# --- S3 metadata names with "_": signed as sent, and only as sent ---------------------------------
+
+
+def test_s3_metadata_named_with_an_underscore_is_signed_and_kept(world, alice_bucket):
+    s3 = world["alice"].client("s3")
+    s3.put_object(Bucket=alice_bucket, Key="meta.txt", Body=b"x", Metadata={"my_key": "v1", "other-key": "v2"})
+    assert s3.head_object(Bucket=alice_bucket, Key="meta.txt")["Metadata"] == {"my_key": "v1", "other-key": "v2"}
+
+
+def test_a_signed_underscored_header_sent_with_a_dash_is_refused(world, alice_bucket):
+    """WSGI spells x-amz-meta-my_key and x-amz-meta-my-key alike: a captured request must not
+    be replayable with the header renamed."""
+    endpoint, target = world["endpoint"], f"/{alice_bucket}/renamed.txt"
+    headers = sign(endpoint, creds_of(world["alice"]), "s3", "PUT", target, b"body",
+                   {"x-amz-meta-my_key": "v"})
+    renamed = {("x-amz-meta-my-key" if k.lower() == "x-amz-meta-my_key" else k): v for k, v in headers.items()}
+    answer = endpoint.send("PUT", target, renamed, b"body")
+    assert (answer.status, answer.code) == (403, "SignatureDoesNotMatch"), answer.text
+    assert endpoint.send("PUT", target, headers, b"body").status == 200

@@ -45,7 +45,8 @@ _NAME = r"(?![0-9a-z-]*[0-9]{16})[a-z0-9][a-z0-9-]{0,62}"
 _CREDENTIAL = re.compile(rf"^(?P<key>[A-Za-z0-9_]{{1,128}})/(?P<date>[0-9]{{8}})/(?P<region>{_NAME})/"
                          rf"(?P<service>{_NAME})/aws4_request$")
 _HEADER = re.compile(r"^AWS4-HMAC-SHA256 +([A-Za-z]+)=([^,\s]*) *, *([A-Za-z]+)=([^,\s]*) *, *([A-Za-z]+)=([^,\s]*) *$")
-_SIGNED_HEADERS = re.compile(r"^[a-z0-9-]+(?:;[a-z0-9-]+)*$")
+# Header names as SigV4 lower-cases them; S3 metadata names may hold "_" (AWS signs them as sent).
+_SIGNED_HEADERS = re.compile(r"^[a-z0-9_-]+(?:;[a-z0-9_-]+)*$")
 _SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
 _TIMESTAMP = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")
 _QUERY_AUTH = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders",
@@ -271,10 +272,19 @@ class EnvironHeaders(Mapping):
         return key if key in ("CONTENT_TYPE", "CONTENT_LENGTH") else "HTTP_" + key
 
     def __getitem__(self, name: str) -> str:
-        return self.environ[self._key(name)]
+        key = self._key(name)
+        # WSGI spells "a_b" and "a-b" alike; the server keeps the name an underscored header
+        # was sent with, so a signature over one spelling never verifies the other.
+        sent_as = self.environ.get("moto.preserved_header_names", {}).get(key, "")
+        if ("_" in name or "_" in sent_as) and sent_as.lower() != name.lower():
+            raise KeyError(name)
+        return self.environ[key]
 
     def get(self, name, default=None):
-        return self.environ.get(self._key(name), default)
+        try:
+            return self[name]
+        except KeyError:
+            return default
 
     def __iter__(self) -> Iterator[str]:
         return iter(k for k in self.environ if k.startswith("HTTP_"))
