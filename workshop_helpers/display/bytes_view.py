@@ -14,10 +14,21 @@ from collections import Counter
 from ._html import VAR_CLASS, Rich, esc
 from .svg import BRAND, TEXT
 
-PRE_STYLE = (
-    "font-size:11px;line-height:1.3;white-space:pre;overflow-wrap:normal;word-break:normal;"
+HALF_ROW = 8  # bytes per half row: the unit the dump wraps by on a narrow output area
+# One half row, "0000  xx xx xx xx xx xx xx xx  |........|", is 41 characters wide.
+HALF_ROW_CH = 41
+# The dump is a wrapping row of half rows: two side by side (16 bytes a row) where there is
+# room, one under the other (8 bytes a row) where there is not, as beside JupyterLab's
+# file browser. Inline styles only, so it holds in untrusted outputs and in the book too.
+DUMP_STYLE = (
+    "display:flex;flex-wrap:wrap;column-gap:2ch;max-width:calc(84ch + .8em);"
+    "font-family:var(--jp-code-font-family, monospace);font-size:11px;line-height:1.3;"
     "overflow-x:auto;background:var(--jp-layout-color2, #f3f4f6);"
     "color:var(--jp-content-font-color1, #111827);padding:.4em"
+)
+PRE_STYLE = (
+    f"margin:0;font:inherit;white-space:pre;overflow-wrap:normal;word-break:normal;"
+    f"flex:0 0 {HALF_ROW_CH}ch"
 )
 BUCKETS = 16  # histogram bars, 16 byte values each
 _ids = itertools.count(1)
@@ -107,8 +118,12 @@ class BytesView(Rich):
         cells = []
         for label, data, varies in self.panels:
             stats = byte_stats(data)
-            dump = "\n".join(hexdump(data, self.limit))
             pre_attr = f'class="{VAR_CLASS}" ' if varies else ""
+            lines = hexdump(data, self.limit, width=HALF_ROW)
+            more = lines.pop() if lines and lines[-1].startswith("...") else ""
+            dump = "".join(f"<pre {pre_attr}style='{PRE_STYLE}'>{esc(line)}</pre>" for line in lines)
+            if more:
+                dump += f"<p style='margin:0;flex:1 0 100%'>{esc(more)}</p>"
             numbers = (
                 f"{stats['length']} bytes · {stats['distinct']} distinct values · "
                 f"{stats['printable_share']:.0%} printable · "
@@ -119,10 +134,10 @@ class BytesView(Rich):
                 "<div style='flex:1 1 480px;min-width:0'>"
                 # a label, not a heading: it would break the notebook's heading order
                 f"<div class='kms-bytes-label' style='font-weight:600;margin:.2em 0'>{esc(label)}</div>"
-                # pre, never wrapped: a hex line is one row of 16 bytes or it means nothing; when
-                # it scrolls, the keyboard can focus it (tabindex) to scroll
-                f"<pre {pre_attr}tabindex='0' aria-label='hex dump of {esc(label)}' "
-                f"style='{PRE_STYLE}'>{esc(dump)}</pre>"
+                # a half row is never broken: it wraps whole, to the next line; should even one
+                # not fit, the dump scrolls, and the keyboard can focus it (tabindex) to scroll
+                f"<div class='kms-hexdump' role='group' tabindex='0' aria-label='hex dump of {esc(label)}' "
+                f"style='{DUMP_STYLE}'>{dump}</div>"
                 f"{_histogram_svg(stats, label, varies)}"
                 f"<p style='font-size:90%;margin:.2em 0'>{numbers_html}</p></div>"
             )
