@@ -9,19 +9,20 @@ import html as html_lib
 import importlib.util
 import os
 import re
+import subprocess
 import sys
+import textwrap
 from unittest import mock
 
 import nbformat
 import pytest
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from notebook_support import NOTEBOOKS
+from workshop_run import code_cell, copy_notebooks, execute, kernel_env
 
 from workshop_helpers import checks, fixtures
 from workshop_helpers.display import compare_bytes
 from workshop_helpers.widgets.context_playground import context_from_pairs, try_decrypt
-
-from notebook_support import NOTEBOOKS
-from workshop_run import code_cell, copy_notebooks, execute, kernel_env
 
 SOLUTIONS = NOTEBOOKS / "solutions"
 
@@ -200,9 +201,6 @@ def test_hex_dump_wraps_whole_half_rows():
 
 
 # --- the aws backend: an overridden endpoint is named, doctor names every endpoint ---------
-
-import subprocess  # noqa: E402
-import textwrap  # noqa: E402
 
 ROOT = NOTEBOOKS.parent
 
