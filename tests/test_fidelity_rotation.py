@@ -294,3 +294,24 @@ def test_automatic_rotation_is_refused_for_asymmetric_and_hmac_keys(kms_env, cre
     key = kms.create_key(**create)["KeyMetadata"]
     with kms_error("UnsupportedOperationException"):
         kms.enable_key_rotation(KeyId=key["KeyId"])
+
+
+def test_a_key_pending_deletion_reports_rotation_off_until_the_deletion_is_cancelled(kms_env):
+    kms = kms_env.kms
+    key = kms.create_key()["KeyMetadata"]
+    kms.enable_key_rotation(KeyId=key["KeyId"], RotationPeriodInDays=180)
+    kms.schedule_key_deletion(KeyId=key["KeyId"], PendingWindowInDays=7)
+    status = kms.get_key_rotation_status(KeyId=key["KeyId"])
+    assert status["KeyRotationEnabled"] is False and "NextRotationDate" not in status
+    kms.cancel_key_deletion(KeyId=key["KeyId"])
+    status = kms.get_key_rotation_status(KeyId=key["KeyId"])  # the key is Disabled now: the setting stays
+    assert (status["KeyRotationEnabled"], status["RotationPeriodInDays"]) == (True, 180)
+
+
+def test_aws_managed_keys_always_rotate(kms_env):
+    kms = kms_env.kms
+    kms.encrypt(KeyId="alias/aws/ebs", Plaintext=b"makes the AWS managed key")
+    key = kms.describe_key(KeyId="alias/aws/ebs")["KeyMetadata"]
+    assert key["KeyManager"] == "AWS"
+    status = kms.get_key_rotation_status(KeyId=key["KeyId"])
+    assert (status["KeyRotationEnabled"], status["RotationPeriodInDays"]) == (True, 365)

@@ -16,7 +16,7 @@ import os
 import time
 from typing import Any
 
-from . import ciphertext, key_import, keys, recording
+from . import ciphertext, key_import, key_state, keys, recording
 from . import material as materials
 from .exceptions import (
     DryRunOperationException,
@@ -314,11 +314,18 @@ def disable_key_rotation(self) -> str:
 
 def get_key_rotation_status(self) -> str:
     """KeyId (the ARN) and KeyRotationEnabled; with automatic rotation on, its period and
-    NextRotationDate. No OnDemandRotationStartDate: on-demand rotations finish at once here."""
+    NextRotationDate. No OnDemandRotationStartDate: on-demand rotations finish at once here.
+    As KMS documents it: AWS managed keys always rotate (yearly); a key pending deletion
+    reports false, and its setting comes back if the deletion is cancelled."""
     key_id = self._get_param("KeyId")
     self._validate_cmk_id(key_id)
     key = find_key(self.kms_backend, key_id)
-    enabled = bool(self.kms_backend.get_key_rotation_status(key_id))
+    if key.key_manager == "AWS":
+        enabled = True
+    else:
+        enabled = bool(self.kms_backend.get_key_rotation_status(key_id))
+    if key_state.current_state(key) == "PendingDeletion":
+        enabled = False
     answer: dict[str, Any] = {"KeyId": key.arn, "KeyRotationEnabled": enabled}
     if enabled:
         schedule = materials.rotation_schedule(key)
