@@ -289,3 +289,41 @@ def test_the_wrapping_key_pool_never_keeps_a_process_alive():
             proc.wait()
     assert "kms-workshop-wrapping-keys" in threads  # the pool was filling when the process ended
     assert exit_seconds < 5, exit_seconds
+
+
+def test_reimporting_the_same_material_changes_its_expiry(kms_env):
+    """ImportKeyMaterial of the same material again is how the expiry is changed (KMS has no
+    other call for it): from KEY_MATERIAL_EXPIRES to KEY_MATERIAL_DOES_NOT_EXPIRE and back."""
+    kms = kms_env.kms
+    key_id = _external_key(kms)
+    material = os.urandom(32)
+    valid_to = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=10)
+    first = import_into(kms, key_id, material, ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=valid_to)
+    again = import_into(kms, key_id, material, ImportType="EXISTING_KEY_MATERIAL")
+    assert again["KeyMaterialId"] == first["KeyMaterialId"]
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]
+    assert meta["ExpirationModel"] == "KEY_MATERIAL_DOES_NOT_EXPIRE" and "ValidTo" not in meta
+
+    later = valid_to + dt.timedelta(days=20)
+    import_into(kms, key_id, material, ExpirationModel="KEY_MATERIAL_EXPIRES", ValidTo=later)
+    listed = kms.list_key_rotations(KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]
+    assert [(m["KeyMaterialId"], m["ExpirationModel"]) for m in listed] == [
+        (first["KeyMaterialId"], "KEY_MATERIAL_EXPIRES")]
+    assert abs((listed[0]["ValidTo"] - later).total_seconds()) < 1
+
+
+def test_each_material_of_a_rotated_key_keeps_its_own_expiry(kms_env):
+    kms = kms_env.kms
+    key_id = _external_key(kms)
+    valid_to = dt.datetime.now(dt.timezone.utc).replace(microsecond=0) + dt.timedelta(days=5)
+    first = import_into(kms, key_id, os.urandom(32), ExpirationModel="KEY_MATERIAL_EXPIRES",
+                        ValidTo=valid_to)["KeyMaterialId"]
+    second = import_into(kms, key_id, os.urandom(32), ImportType="NEW_KEY_MATERIAL")["KeyMaterialId"]
+    kms.rotate_key_on_demand(KeyId=key_id)
+    listed = {m["KeyMaterialId"]: m for m in kms.list_key_rotations(
+        KeyId=key_id, IncludeKeyMaterial="ALL_KEY_MATERIAL")["Rotations"]}
+    assert listed[first]["ExpirationModel"] == "KEY_MATERIAL_EXPIRES"
+    assert abs((listed[first]["ValidTo"] - valid_to).total_seconds()) < 1
+    assert listed[second]["ExpirationModel"] == "KEY_MATERIAL_DOES_NOT_EXPIRE" and "ValidTo" not in listed[second]
+    meta = kms.describe_key(KeyId=key_id)["KeyMetadata"]  # ValidTo: the earliest expiry of any material
+    assert abs((meta["ValidTo"] - valid_to).total_seconds()) < 1
