@@ -457,3 +457,15 @@ def test_readme_and_instructor_guide_give_a_core_and_a_full_path():
         text = doc.read_text()
         assert "core path" in text.lower() and "about 60 minutes" in text, doc.name
         assert "full path" in text.lower(), doc.name
+
+
+def test_a_workshop_without_a_session_reads_the_override_from_the_environment(monkeypatch):
+    from workshop_helpers import backend
+
+    ws = backend.Workshop("aws", "eu-west-3", "123456789012", "arn:aws:iam::123456789012:user/me", None, None)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_KMS", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    assert ws.endpoint_override() is None and "REAL AWS" in ws._repr_html_()
+    monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:4566")
+    assert ws.endpoint_override() == "http://127.0.0.1:4566 (from AWS_ENDPOINT_URL_KMS)"
+    assert "REAL AWS" not in ws._repr_html_() and "127.0.0.1:4566" in ws._repr_html_()

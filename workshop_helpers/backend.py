@@ -85,6 +85,9 @@ class Workshop:
     session: Any = field(default=None, repr=False)
     #: moto: the folder the simulated account lives in (None: in this process only)
     state_dir: Any = field(default=None, repr=False)
+    #: moto: the account on disk this process's mock runs in (None: in this process only);
+    #: the trail and the EBS and S3 simulations keep their records with it
+    account: Any = field(default=None, repr=False)
 
     def client(self, service_name: str, *, credentials: dict | None = None):
         """A boto3 client for this backend.
@@ -161,11 +164,15 @@ class Workshop:
         setting that sent them there; None when they go to AWS."""
         if self.backend != "aws":
             return None
-        url = self.client("kms").meta.endpoint_url
-        if re.search(AWS_HOSTS, urlparse(url).hostname or ""):
+        variable = next((n for n in ("AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL") if os.environ.get(n, "").strip()),
+                        None)
+        if self.session is None:   # no client to ask: the environment is all there is
+            url = os.environ[variable].strip() if variable else ""
+        else:
+            url = self.client("kms").meta.endpoint_url
+        if not url or re.search(AWS_HOSTS, urlparse(url).hostname or ""):
             return None
-        source = next((n for n in ("AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL") if os.environ.get(n, "").strip()),
-                      "the AWS config file")
+        source = variable or "the AWS config file"
         return f"{url} (from {source})"
 
     def endpoint_in_use(self) -> str:
@@ -311,6 +318,7 @@ def _connect_moto(region: str) -> Workshop:
     )
     ws = Workshop("moto", region, MOTO_ACCOUNT_ID, "", None, session)
     ws.state_dir = state.directory if state is not None else None
+    ws.account = state
     ws.identity_arn = ws.client("sts").get_caller_identity()["Arn"]
     return ws
 
