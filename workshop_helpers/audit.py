@@ -77,6 +77,7 @@ _records: deque = deque(maxlen=MAX_RECORDS)
 _seq = 0
 _started = False
 _account_id = ""
+_trail_account = None  # the account on disk the trail is kept with (moto backend), else this process
 # access key id -> principal ARN, learnt from connect() and from STS/IAM answers
 _identities: dict[str, str] = {}
 # On moto and the local endpoint, STS answers with the same principal for any access key it
@@ -101,11 +102,13 @@ _acting: contextvars.ContextVar[_Acting | None] = contextvars.ContextVar("kms_wo
 
 
 def start(ws=None) -> None:
-    """Start recording (idempotent). `connect()` calls it with the new Workshop."""
-    global _started, _account_id
+    """Start recording (idempotent). `connect()` calls it with the new Workshop; the trail
+    is kept with the Workshop's account on disk when it has one (moto backend)."""
+    global _started, _account_id, _trail_account
     with _lock:
         if ws is not None:
             _account_id = ws.account_id or _account_id
+            _trail_account = getattr(ws, "account", None)
             _learn_session_identity(ws)
         if _started:
             return
@@ -165,12 +168,7 @@ def simulating() -> str | None:
 
 def _account():
     """The account on disk whose trail this is (moto backend), or None: this process's own."""
-    from . import account, backend
-
-    ws = backend.active()
-    if ws is None or ws.backend != "moto":
-        return None
-    return account.current()
+    return _trail_account
 
 
 def _origin() -> str:

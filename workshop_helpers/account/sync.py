@@ -260,12 +260,10 @@ def current() -> Account | None:
 
 def records_store():
     """Where the workshop's own simulations (EBS, S3) keep what AWS would keep with a
-    resource: this process's account on disk, or None (memory, endpoint and aws backends
-    keep it in the process)."""
-    from ..backend import active
-
-    ws = active()
-    if _current is None or ws is None or ws.backend != "moto":
+    resource: this process's account on disk when its in-process mock runs in it (the moto
+    backend installs that), or None (memory, endpoint and aws backends keep it in the
+    process)."""
+    if _current is None or not _patched:
         return None
     return _current.store
 
