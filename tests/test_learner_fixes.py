@@ -469,3 +469,18 @@ def test_a_workshop_without_a_session_reads_the_override_from_the_environment(mo
     monkeypatch.setenv("AWS_ENDPOINT_URL_KMS", "http://127.0.0.1:4566")
     assert ws.endpoint_override() == "http://127.0.0.1:4566 (from AWS_ENDPOINT_URL_KMS)"
     assert "REAL AWS" not in ws._repr_html_() and "127.0.0.1:4566" in ws._repr_html_()
+
+
+def test_the_ebs_note_names_an_overridden_endpoint(moto_workshop, monkeypatch):
+    from dataclasses import replace
+
+    from workshop_helpers import backend, ebs
+
+    aws = replace(moto_workshop, backend="aws", session=None)
+    monkeypatch.setattr(backend, "_active", aws)
+    volume = ebs.SimulatedVolume("vol-0123456789abcdef0", "alias/ImportedCMK", "arn", {}, simulated=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL_KMS", raising=False)
+    monkeypatch.delenv("AWS_ENDPOINT_URL", raising=False)
+    assert volume._note().startswith("Real AWS: ")
+    monkeypatch.setenv("AWS_ENDPOINT_URL", "http://127.0.0.1:4566")
+    assert "Real AWS" not in volume._note() and "127.0.0.1:4566 (from AWS_ENDPOINT_URL)" in volume._note()

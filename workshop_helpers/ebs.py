@@ -107,6 +107,11 @@ class SimulatedVolume:
     def _note(self) -> str:
         if self.simulated:
             return "Simulated: the workshop made EBS's KMS calls itself; the trail marks them SIMULATED."
+        from .backend import active
+
+        override = active().endpoint_override() if active() is not None else None
+        if override:   # "Real AWS" would be untrue: the requests went to another endpoint
+            return f"AWS backend, endpoint overridden ({override}): EBS's KMS calls are whatever that endpoint made."
         return "Real AWS: EBS made its own KMS calls; see CloudTrail (minutes later)."
 
     def _repr_html_(self) -> str:
