@@ -22,9 +22,9 @@ from hypothesis import strategies as st
 
 from workshop_helpers.fidelity import credentials
 
-ALICE = Credentials("AKIAALICEALICEALICE0", "alice-secret-" + "a" * 27)
-BOB = Credentials("AKIABOBBOBBOBBOBBOB0", "bob-secret-" + "b" * 29)
-SESSION = Credentials("ASIASESSIONSESSION00", "session-secret-" + "s" * 25, "session-token-" + "t" * 40)
+ALICE = Credentials("AKIAALICEALICEALICE0", "alice-secret-" + "a" * 27)  # pragma: allowlist secret
+BOB = Credentials("AKIABOBBOBBOBBOBBOB0", "bob-secret-" + "b" * 29)  # pragma: allowlist secret
+SESSION = Credentials("ASIASESSIONSESSION00", "session-secret-" + "s" * 25, "session-token-" + "t" * 40)  # pragma: allowlist secret
 ISSUED = {c.access_key: credentials.Issued(c.secret_key, c.token) for c in (ALICE, BOB, SESSION)}
 URL = "http://127.0.0.1:5000"
 
@@ -92,7 +92,7 @@ def test_every_honest_request_is_its_signers():
 
 # Text an attacker splices in: other keys, in every form the reader knows.
 SPLICES = [
-    BOB.access_key, "AKIAZZZZZZZZZZZZZZZZ", f"Credential={BOB.access_key}/20200101/eu-west-1/kms/aws4_request",
+    BOB.access_key, "AKIAZZZZZZZZZZZZZZZZ", f"Credential={BOB.access_key}/20200101/eu-west-1/kms/aws4_request",  # pragma: allowlist secret
     f", Credential={BOB.access_key}/{time.strftime('%Y%m%d', time.gmtime(NOW))}/eu-west-1/kms/aws4_request",
     f"&X-Amz-Credential={BOB.access_key}%2F20200101%2Feu-west-1%2Fs3%2Faws4_request",
     f"&AWSAccessKeyId={BOB.access_key}&Signature=x", f"AWS {BOB.access_key}:sig", "&X-Amz-Signature=" + "0" * 64,

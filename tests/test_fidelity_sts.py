@@ -97,7 +97,7 @@ def test_another_accounts_role_needs_its_trust_policy_to_name_the_caller(account
     caller_arn, caller = accounts.user(HOME, ADMIN)
     refused(accounts, caller, caller_arn, accounts.role(OTHER, trusting(f"arn:aws:iam::{OTHER}:root")))
     refused(accounts, caller, caller_arn, f"arn:aws:iam::{OTHER}:role/{unique('missing')}")
-    refused(accounts, caller, caller_arn, "arn:aws:iam::100000900999:role/in-an-account-nobody-used")
+    refused(accounts, caller, caller_arn, "arn:aws:iam::100000900999:role/in-an-account-nobody-used")  # pragma: allowlist secret
     for trusted in (f"arn:aws:iam::{HOME}:root", HOME, caller_arn):
         assert assumed(accounts, caller, accounts.role(OTHER, trusting(trusted)))["Credentials"]
 

@@ -54,7 +54,7 @@ def test_key_ids_aliases_and_their_arns_are_read(text, expected):
 
 
 @pytest.mark.parametrize("text", [
-    None, "", 42, ["arn:aws:kms:eu-west-1:100000800002:key/x"],
+    None, "", 42, ["arn:aws:kms:eu-west-1:100000800002:key/x"],  # pragma: allowlist secret
     "arn:aws:kms:eu-west-1:10000080000:key/x",  # an account of 11 digits
     "arn:aws:kms:eu-west-1:1000008000023:key/x",  # of 13
     f"arn:aws:kms:eu-west-1:{BOB}:garbage",  # neither key/ nor alias/
