@@ -86,7 +86,8 @@ lint: install-test
 bench: install
 	$(BIN)/python benchmarks/envelope_bench.py
 	$(BIN)/python benchmarks/account_bench.py
-	$(BIN)/python benchmarks/class_bench.py
+	$(BIN)/python benchmarks/class_bench.py --sizes 1,10,30
+	$(BIN)/python benchmarks/first_cell_bench.py --runs 5
 
 # The static site (Jupyter Book 1) from the committed notebooks and docs, into $(BOOK_DIR);
 # its tools live in .venv-book/ (constraints-book.txt), made on first use.

@@ -124,7 +124,11 @@ def start_serve(arguments: list[str], log: Path) -> tuple[subprocess.Popen, str]
     with open(log, "wb") as stderr:
         process = subprocess.Popen(
             [sys.executable, "-m", "workshop_helpers", "serve", "--port", "0", *arguments],
-            cwd=ROOT, env=child_env(), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=stderr,
+            cwd=ROOT,
+            env=child_env(),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
         )
     selector = selectors.DefaultSelector()
     selector.register(process.stdout, selectors.EVENT_READ)
@@ -152,12 +156,16 @@ def stop_serve(process: subprocess.Popen) -> None:
 def run_child(env: dict[str, str], calls: int, warmup: int) -> dict:
     result = subprocess.run(
         [sys.executable, __file__, "--child", "--calls", str(calls), "--warmup", str(warmup)],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=CHILD_TIMEOUT_S,
     )
     lines = [line for line in result.stdout.splitlines() if line.startswith(RESULT_MARK)]
     if result.returncode != 0 or not lines:
         raise SystemExit(f"the measuring process failed: {result.stderr.strip()[-1500:]}")
-    return json.loads(lines[-1][len(RESULT_MARK):])
+    return json.loads(lines[-1][len(RESULT_MARK) :])
 
 
 def run_configuration(kind: str, persistent: bool, calls: int, warmup: int) -> dict:
@@ -168,8 +176,7 @@ def run_configuration(kind: str, persistent: bool, calls: int, warmup: int) -> d
             raise SystemExit(f"the temporary folder {workdir} is inside the repository; set TMPDIR elsewhere")
         state = workdir / "account"
         if kind == "in-process":
-            env = child_env(KMS_WORKSHOP_BACKEND="moto",
-                            KMS_WORKSHOP_STATE_DIR=str(state) if persistent else "memory")
+            env = child_env(KMS_WORKSHOP_BACKEND="moto", KMS_WORKSHOP_STATE_DIR=str(state) if persistent else "memory")
             result = run_child(env, calls, warmup)
             if (result["state_dir"] is not None) != persistent:
                 raise SystemExit(f"the in-process account is not where it should be: {result['state_dir']}")
@@ -177,9 +184,12 @@ def run_configuration(kind: str, persistent: bool, calls: int, warmup: int) -> d
         arguments = ["--state-dir", str(state)] if persistent else ["--ephemeral"]
         server, url = start_serve(arguments, workdir / "serve.log")
         try:
-            env = child_env(KMS_WORKSHOP_BACKEND="endpoint", KMS_WORKSHOP_ENDPOINT_URL=url,
-                            KMS_WORKSHOP_STATE_DIR="memory",
-                            KMS_WORKSHOP_KEY_MATERIAL_DIR=str(workdir / "key-material"))
+            env = child_env(
+                KMS_WORKSHOP_BACKEND="endpoint",
+                KMS_WORKSHOP_ENDPOINT_URL=url,
+                KMS_WORKSHOP_STATE_DIR="memory",
+                KMS_WORKSHOP_KEY_MATERIAL_DIR=str(workdir / "key-material"),
+            )
             result = run_child(env, calls, warmup)
         finally:
             stop_serve(server)
@@ -219,8 +229,10 @@ def load_average() -> str:
 def print_settings(args) -> None:
     temp = Path(tempfile.gettempdir())
     print(f"calls: {args.calls} per operation, after {args.warmup} warm-up calls; {args.rounds} round(s)")
-    print(f"Python {platform.python_version()}, moto {metadata.version('moto')}, "
-          f"botocore {metadata.version('botocore')}, {os.cpu_count()} CPUs")
+    print(
+        f"Python {platform.python_version()}, moto {metadata.version('moto')}, "
+        f"botocore {metadata.version('botocore')}, {os.cpu_count()} CPUs"
+    )
     print(f"state folders in {temp} ({filesystem_type(temp)})")
     print(f"load average (1/5/15 min) before: {load_average()}", flush=True)
 
@@ -229,7 +241,9 @@ def ratio(results: dict, kind: str, operation: str, figure: str) -> float:
     """Median over rounds of persistent/memory within the round."""
     persistent = results[f"{kind} persistent"]
     memory = results[f"{kind} memory"]
-    return statistics.median(p[operation][figure] / m[operation][figure] for p, m in zip(persistent, memory))
+    return statistics.median(
+        p[operation][figure] / m[operation][figure] for p, m in zip(persistent, memory, strict=True)
+    )
 
 
 def median_ms(runs: list[dict], operation: str, figure: str) -> float:
@@ -245,23 +259,36 @@ def report(results: dict[str, list[dict]], rounds: int) -> None:
     print(f"latency in ms{' (median of rounds)' if rounds > 1 else ''}")
     print(f"{'':24}" + "".join(f"{op + ' p50':>20}{'p99':>8}" for op in OPERATIONS))
     for name, _kind, _persistent in CONFIGURATIONS:
-        print(f"{name:24}" + "".join(
-            f"{median_ms(results[name], op, 'p50'):>20.2f}{median_ms(results[name], op, 'p99'):>8.2f}"
-            for op in OPERATIONS))
+        print(
+            f"{name:24}"
+            + "".join(
+                f"{median_ms(results[name], op, 'p50'):>20.2f}{median_ms(results[name], op, 'p99'):>8.2f}"
+                for op in OPERATIONS
+            )
+        )
     print()
     print("persistent / memory" + (" (median of per-round ratios)" if rounds > 1 else ""))
     for kind in KINDS:
-        print(f"{kind:24}" + "".join(
-            f"{ratio(results, kind, op, 'p50'):>19.2f}x{ratio(results, kind, op, 'p99'):>7.2f}x" for op in OPERATIONS))
+        print(
+            f"{kind:24}"
+            + "".join(
+                f"{ratio(results, kind, op, 'p50'):>19.2f}x{ratio(results, kind, op, 'p99'):>7.2f}x"
+                for op in OPERATIONS
+            )
+        )
     print()
     print("aims")
     for kind in KINDS:
         worst = max(ratio(results, kind, op, "p50") for op in OPERATIONS)
-        print(f"  {kind} persistent p50 <= {TARGET_RATIO_P50:g}x memory's: worst {worst:.2f}x   "
-              f"{verdict(worst <= TARGET_RATIO_P50)}")
+        print(
+            f"  {kind} persistent p50 <= {TARGET_RATIO_P50:g}x memory's: worst {worst:.2f}x   "
+            f"{verdict(worst <= TARGET_RATIO_P50)}"
+        )
     slowest = max(median_ms(results["in-process persistent"], op, "p50") for op in OPERATIONS)
-    print(f"  in-process persistent p50 < {TARGET_IN_PROCESS_P50_MS:g} ms: slowest {slowest:.2f} ms   "
-          f"{verdict(slowest < TARGET_IN_PROCESS_P50_MS)}")
+    print(
+        f"  in-process persistent p50 < {TARGET_IN_PROCESS_P50_MS:g} ms: slowest {slowest:.2f} ms   "
+        f"{verdict(slowest < TARGET_IN_PROCESS_P50_MS)}"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -285,10 +312,15 @@ def main(argv: list[str] | None = None) -> int:
         if round_number % 2:  # memory first in odd rounds
             order = [order[1], order[0], order[3], order[2]]
         for name, kind, persistent in order:
+            before = load_average()
             result = run_configuration(kind, persistent, args.calls, args.warmup)
             results[name].append(result)
-            print(f"  round {round_number + 1}/{args.rounds} {name:24} " + "; ".join(
-                f"{op} p50 {result[op]['p50']:.2f} ms" for op in OPERATIONS), flush=True)
+            print(
+                f"  round {round_number + 1}/{args.rounds} {name:24} "
+                + "; ".join(f"{op} p50 {result[op]['p50']:.2f} ms" for op in OPERATIONS)
+                + f"  (load {before} before, {load_average()} after)",
+                flush=True,
+            )
     print(f"load average (1/5/15 min) after:  {load_average()}; took {time.monotonic() - started:.0f} s")
     report(results, args.rounds)
     return 0
