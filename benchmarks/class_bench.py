@@ -211,7 +211,7 @@ def run_class_timed(envs: list[dict[str, str]], timings: Timings, *,
         barrier.wait()
         try:
             results[i] = run_participant(seats[i], timings)
-        except Exception as exc:  # counted and printed
+        except Exception as exc:  # noqa: BLE001 - counted and printed
             timings.error(f"{seats[i].name}: {type(exc).__name__}: {exc}")
 
     threads = [threading.Thread(target=one, args=(i,)) for i in range(len(seats))]

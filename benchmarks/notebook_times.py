@@ -72,7 +72,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:  # the list is read (and checked) when notebook_support is imported
         from notebook_support import NOTEBOOKS, WORKSHOP_NOTEBOOKS
-    except Exception as exc:  # ManifestError: one line naming what is wrong in the manifest
+    except Exception as exc:  # noqa: BLE001 - ManifestError: one line naming what is wrong in the manifest
         print(exc, file=sys.stderr)
         return 1
     notebooks = [NOTEBOOKS / name for name in WORKSHOP_NOTEBOOKS]

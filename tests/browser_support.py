@@ -21,7 +21,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from ensure_browser import MISSING_MESSAGE, find_chromium
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -138,7 +137,7 @@ class LabServer:
             cmd.append("--allow-root")
         return cmd + list(self.extra_args)
 
-    def start(self) -> "LabServer":
+    def start(self) -> LabServer:
         log = open(self.log_path, "w")
         self.proc = subprocess.Popen(
             self.command(), cwd=self.root, env=self.env(), stdout=log, stderr=subprocess.STDOUT

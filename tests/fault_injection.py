@@ -16,7 +16,7 @@ import threading
 
 sys.path.insert(0, str(pathlib.Path(__file__).resolve().parent.parent))
 
-from workshop_helpers.errors import WorkshopError  # noqa: E402
+from workshop_helpers.errors import WorkshopError
 
 
 class FaultInjector:
@@ -68,8 +68,7 @@ class FaultInjector:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from workshop_helpers.cli import build_parser
-    from workshop_helpers.cli import serve
+    from workshop_helpers.cli import build_parser, serve
 
     outer = argparse.ArgumentParser(add_help=False)
     outer.add_argument("--inject-error", required=True, metavar="CODE[:OPERATION[:COUNT]]")

@@ -132,7 +132,7 @@ class Endpoint:
                 self.proc.kill()
                 self.proc.wait()
 
-    def __enter__(self) -> "Endpoint":
+    def __enter__(self) -> Endpoint:
         return self
 
     def __exit__(self, *exc) -> None:

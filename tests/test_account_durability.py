@@ -110,7 +110,7 @@ def finish(proc: subprocess.Popen, what: str, timeout: float = 90) -> object:
     except subprocess.TimeoutExpired:
         proc.kill()
         out, err = proc.communicate()
-        raise AssertionError(f"{what} did not finish in {timeout} s\nstdout:\n{out[-3000:]}\nstderr:\n{err[-5000:]}")
+        raise AssertionError(f"{what} did not finish in {timeout} s\nstdout:\n{out[-3000:]}\nstderr:\n{err[-5000:]}") from None
     assert proc.returncode == 0, f"{what} exited {proc.returncode}\nstdout:\n{out[-3000:]}\nstderr:\n{err[-5000:]}"
     results = [line[len(RESULT):] for line in out.splitlines() if line.startswith(RESULT)]
     assert len(results) == 1, f"{what} printed {len(results)} RESULT lines\nstdout:\n{out[-3000:]}\nstderr:\n{err[-5000:]}"

@@ -20,8 +20,9 @@ import subprocess
 import sys
 
 import workshop_run
-from workshop_helpers import backend, fixtures, names
 from workshop_run import ROOT, kernel_env
+
+from workshop_helpers import backend, fixtures, names
 
 # Credentials that look real, built at run time so the secret scan does not flag this file.
 LOOKS_REAL = {

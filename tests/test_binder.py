@@ -206,7 +206,7 @@ def test_readme_badge_opens_the_first_notebook():
     readme = (ROOT / "README.md").read_text()
     badges = re.findall(r"\[!\[[^\]]*\]\((https://mybinder\.org/badge[^)]*)\)\]\(([^)]+)\)", readme)
     assert badges, "README.md has no Binder badge"
-    for image, link in badges:
+    for _image, link in badges:
         assert re.fullmatch(r"https://mybinder\.org/v2/gh/[^/]+/[^/]+/[^?]+" + re.escape(BADGE_URLPATH), link), link
     assert (ROOT / FIRST_NOTEBOOK).exists(), f"the badge opens {FIRST_NOTEBOOK}, which does not exist"
 

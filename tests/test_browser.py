@@ -22,7 +22,6 @@ import re
 from pathlib import Path
 
 import pytest
-
 from browser_support import (
     CHROMIUM_ARGS,
     DARK_THEME,

@@ -8,11 +8,10 @@ import os
 import uuid
 
 import pytest
+from notebook_support import NOTEBOOKS
 
 from workshop_helpers import checks, fixtures, names
 from workshop_helpers.checks import CheckResult
-
-from notebook_support import NOTEBOOKS
 
 SOLUTIONS = NOTEBOOKS / "solutions"
 

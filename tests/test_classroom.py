@@ -18,7 +18,6 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-
 from fidelity_support import ROOT, ServeProcess, kms_error
 
 REGION = "eu-west-1"
@@ -115,7 +114,7 @@ def test_startup_says_class_mode_and_where_the_view_is(klass):
     err = (tmp_path / "stderr").read_text()
     assert "credentials: class mode: only the keys this endpoint issued are accepted" in err
     assert "any access key acts as the account's administrator" not in err
-    assert f"class: instructor's view (keep this URL to yourself): " in err
+    assert "class: instructor's view (keep this URL to yourself): " in err
     assert class_json(tmp_path / "class")["token"] in err
 
 

@@ -10,11 +10,10 @@ import sys
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-
 from fidelity_support import ROOT
 
 sys.path.insert(0, os.path.join(ROOT, "benchmarks"))
-import class_bench  # noqa: E402
+import class_bench
 
 NAMES = [f"s{i}" for i in range(1, 6)]
 

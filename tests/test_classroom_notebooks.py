@@ -12,7 +12,6 @@ import json
 import boto3
 import pytest
 from botocore.config import Config
-
 from fidelity_support import ServeProcess
 from notebook_sequence import prepare, run_one, sequence_env
 

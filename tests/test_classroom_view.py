@@ -9,7 +9,6 @@ import os
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-
 from fidelity_support import ServeProcess, wrap
 
 pytestmark = pytest.mark.browser

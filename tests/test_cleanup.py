@@ -11,10 +11,9 @@ import sys
 import uuid
 
 import pytest
+from notebook_support import ROOT, Endpoint, notebook_env
 
 from workshop_helpers import cleanup, fixtures, names
-
-from notebook_support import ROOT, Endpoint, notebook_env
 
 
 def _participant(monkeypatch, tmp_path, prefix="cl"):

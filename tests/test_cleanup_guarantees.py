@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 
 import pytest
-
 import workshop_run
 
 DELETION_WINDOW = 7

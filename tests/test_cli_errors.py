@@ -15,7 +15,6 @@ import sys
 from dataclasses import dataclass, field
 
 import pytest
-
 from workshop_run import ROOT, RecordingEndpoint, kernel_env
 
 # Run as root, chmod cannot make a file unreadable: this bootstrap makes the kernel's answer

@@ -453,7 +453,7 @@ def test_direct_diagram_captions_differ_and_labels_stay_off_borders():
 
 
 def test_every_svg_has_a_text_alternative():
-    for name, html in _every_output().items():
+    for _name, html in _every_output().items():
         for svg in re.findall(r"<svg\b.*?</svg>", html, flags=re.S):
             _svg_ok(svg)
 

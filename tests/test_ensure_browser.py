@@ -8,10 +8,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
-
 import browser_support
 import ensure_browser
+import pytest
 
 SCRIPT = Path(ensure_browser.__file__)
 

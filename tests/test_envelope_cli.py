@@ -26,8 +26,9 @@ from pathlib import Path
 
 import boto3
 import pytest
+from ensure_esdk_cli import MISSING_MESSAGE as ESDK_CLI_MISSING
+from ensure_esdk_cli import find_cli, in_ci
 
-from ensure_esdk_cli import MISSING_MESSAGE as ESDK_CLI_MISSING, find_cli, in_ci
 from workshop_helpers import envelope
 from workshop_helpers.cli import COMMANDS
 from workshop_helpers.cli.envelope_files import parse_context

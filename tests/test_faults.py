@@ -17,14 +17,13 @@ import sys
 import time
 
 import pytest
+import workshop_run
 from botocore.awsrequest import AWSResponse
 from botocore.exceptions import BotoCoreError, ClientError
+from workshop_run import ROOT, Kernel, RecordingEndpoint, kernel_env
 
 from workshop_helpers import envelope, fixtures, ipython_errors
 from workshop_helpers.backend import client_config
-
-import workshop_run
-from workshop_run import ROOT, Kernel, RecordingEndpoint, kernel_env
 
 CONTEXT = {"project": "workshop"}
 FAST = 15  # seconds: a fault must be reported within this

@@ -46,7 +46,7 @@ def unvalidated(env):
 
     cached = getattr(env, "_unvalidated_kms", None)
     if cached is None:
-        env.kms  # the environment's session (made after connect() in-process)
+        _ = env.kms  # the environment's session (made after connect() in-process)
         cached = env._session.client(
             "kms", region_name=REGION, endpoint_url=env.endpoint_url,
             aws_access_key_id="testing", aws_secret_access_key="testing",

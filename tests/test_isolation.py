@@ -16,7 +16,6 @@ import subprocess
 import sys
 
 import pytest
-
 from workshop_run import ROOT, Kernel, RecordingEndpoint, kernel_env
 
 KERNEL_SETUP = """

@@ -22,8 +22,8 @@ import base64
 import json
 
 import pytest
-
 import workshop_run
+
 from workshop_helpers import secret_scan
 
 RUNS = [

@@ -22,7 +22,6 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-
 from browser_support import free_port, private_jupyter_dirs
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -13,7 +13,6 @@ import time
 
 import nbformat
 import pytest
-
 from notebook_support import NOTEBOOKS, WORKSHOP_NOTEBOOKS, Endpoint, all_notebooks, notebook_env, run_nbval
 
 

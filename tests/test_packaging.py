@@ -9,6 +9,7 @@ import os
 import re
 import shutil
 import subprocess
+
 try:
     import tomllib
 except ImportError:  # Python 3.10

@@ -373,7 +373,7 @@ def test_two_workers_lose_no_update_to_one_account(tmp_path):
                     key = client.create_key(Description=f"w{i}-{j}")["KeyMetadata"]["KeyId"]
                     client.create_alias(AliasName=f"alias/w{i}-{j}", TargetKeyId=key)
                     client.tag_resource(KeyId=shared, Tags=[{"TagKey": f"w{i}-{j}", "TagValue": "x"}])
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure is reported, never raised
                 errors.append(f"{type(exc).__name__}: {exc}")
 
         threads = [threading.Thread(target=writer, args=(i,)) for i in range(8)]

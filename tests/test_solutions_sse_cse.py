@@ -9,8 +9,7 @@ import runpy
 
 import pytest
 
-from workshop_helpers import checks
-from workshop_helpers import ebs
+from workshop_helpers import checks, ebs
 
 SOLUTIONS = pathlib.Path(__file__).resolve().parent.parent / "notebooks" / "solutions"
 

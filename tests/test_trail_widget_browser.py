@@ -73,9 +73,8 @@ FOCUSED_JS = """() => {
 
 
 def check_every_control_from_the_keyboard(page, panel, refresh):
-    from playwright.sync_api import expect
-
     from browser_support import _PANEL_JS
+    from playwright.sync_api import expect
 
     status = page.locator(f"{panel} span[role=status]", has_text="call(s) shown").first
     refresh.focus()

@@ -63,7 +63,7 @@ INSTANCE_ENV = "KMS_WORKSHOP_INSTANCE_ID"  # the aws backend's instance to attac
 
 
 _lock = threading.RLock()
-_volumes: dict[str, "SimulatedVolume"] = {}
+_volumes: dict[str, SimulatedVolume] = {}
 
 
 @dataclass

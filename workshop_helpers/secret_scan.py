@@ -73,9 +73,9 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 try:
     from detect_secrets.core.plugins import initialize as _initialize_plugins
@@ -329,7 +329,7 @@ def _scan(files: list[tuple[Path, str]]) -> list[Finding]:
     for order, where, kind, value, detector in sorted(hits):
         detectors.setdefault((order, where, kind, value), []).append(detector)
     findings = []
-    for (order, where, kind, value), names in detectors.items():
+    for (_order, where, kind, value), names in detectors.items():
         if kind == "account-state":
             findings.append(Finding(where, kind, "a simulated account's state or key material; keep it out of the repository"))
         else:

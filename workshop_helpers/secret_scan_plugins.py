@@ -35,9 +35,10 @@ from __future__ import annotations
 import base64 as _base64
 import binascii as _binascii
 import re
+from collections.abc import Generator
 from functools import lru_cache as _lru_cache
 from pathlib import PurePath as _PurePath
-from typing import Any, Generator, Set
+from typing import Any
 
 from detect_secrets.core.potential_secret import PotentialSecret as _PotentialSecret
 from detect_secrets.filters import allowlist as _allowlist
@@ -131,7 +132,7 @@ class DataKeyDetector(_BasePlugin):
         line_number: int = 0,
         context: _CodeSnippet = None,
         **kwargs: Any,
-    ) -> Set[_PotentialSecret]:
+    ) -> set[_PotentialSecret]:
         previous = context.previous_line.rstrip("\n") if context is not None else ""
         return super().analyze_line(
             filename=filename, line=line, line_number=line_number, context=context, previous_line=previous

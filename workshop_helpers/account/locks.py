@@ -18,7 +18,7 @@ import hashlib
 import os
 import pathlib
 import re
-from typing import Iterator
+from collections.abc import Iterator
 
 _PLAIN = re.compile(r"^\d{1,20}$")
 

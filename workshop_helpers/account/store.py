@@ -223,7 +223,7 @@ class Store:
         for name, account, data in rows:
             try:
                 moved = snapshot.with_bodies_outside(bytes(data))
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 - any failure is reported, never raised
                 raise unreadable(self.directory, f"the s3 snapshot: {type(exc).__name__}") from None
             conn.execute("UPDATE services SET data = ?, generation = generation + 1 WHERE name = ? AND account = ?",
                          (moved, name, account))

@@ -22,15 +22,16 @@ import io
 import os
 import pathlib
 import threading
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from . import requests, snapshot
 from .location import STATE_DIR_ENV, state_dir
 from .locks import LockFolder
-from .store import Store, StateError, unreadable
+from .store import StateError, Store, unreadable
 
 _lock = threading.Lock()
-_current: "Account | None" = None
+_current: Account | None = None
 _patched = False
 
 

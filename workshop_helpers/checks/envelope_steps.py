@@ -8,7 +8,9 @@ from __future__ import annotations
 
 from .. import fixtures, names
 from ..display.expect import error_code
-from .result import CheckResult, hint as _hint, passed as _passed
+from .result import CheckResult
+from .result import hint as _hint
+from .result import passed as _passed
 
 
 def _kms():

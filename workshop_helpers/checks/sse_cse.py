@@ -6,7 +6,9 @@ notebooks/solutions/ex06_decrypt_expecting.py (tested by tests/test_solutions_ss
 
 from __future__ import annotations
 
-from .result import CheckResult, hint as _hint, passed as _passed
+from .result import CheckResult
+from .result import hint as _hint
+from .result import passed as _passed
 
 EBS_KEY = "aws:ebs:id"
 

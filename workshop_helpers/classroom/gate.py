@@ -46,7 +46,7 @@ import io
 import json
 import re
 import uuid
-from typing import Callable
+from collections.abc import Callable
 from xml.sax.saxutils import escape
 
 from ..account import requests

@@ -29,7 +29,8 @@ import pathlib
 import secrets
 import threading
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 from urllib.parse import parse_qs
 
 from ..errors import ClassError

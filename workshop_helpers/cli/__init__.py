@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         return fail(str(exc))
     except KeyboardInterrupt:
         return 130
-    except Exception as exc:  # noqa: BLE001 - the CLI promises no tracebacks
+    except Exception as exc:
         if os.environ.get("KMS_WORKSHOP_DEBUG"):
             raise
         return fail(f"unexpected {type(exc).__name__}: {exc} (set KMS_WORKSHOP_DEBUG=1 for details)", 1)

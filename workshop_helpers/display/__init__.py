@@ -15,8 +15,8 @@ that render in Jupyter and print as plain text anywhere else.
 """
 
 from ._html import show
-from .bytes_view import BytesView, byte_stats, compare_bytes, hexdump
 from .aws_cli import CliCommand, aws_cli
+from .bytes_view import BytesView, byte_stats, compare_bytes, hexdump
 from .expect import CaughtError, error_code, expect_error
 from .masking import mask, reveal
 from .svg import Diagram, direct_diagram, envelope_diagram, key_lifecycle_diagram

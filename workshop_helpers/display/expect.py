@@ -12,7 +12,7 @@ silently show a success.
 from __future__ import annotations
 
 import contextlib
-from typing import Iterator
+from collections.abc import Iterator
 
 from ..errors import aws_error_code, aws_error_message
 from ._html import Rich, esc, esc_breakable, show
@@ -116,7 +116,7 @@ def expect_error(*codes: str, quiet: bool = False) -> Iterator[CaughtError]:
     caught = CaughtError(tuple(codes))
     try:
         yield caught
-    except Exception as exc:  # noqa: BLE001 - we decide below what is expected
+    except Exception as exc:
         if not matches(exc, caught.expected):
             raise AssertionError(
                 f"expected {' or '.join(codes)} but got {error_code(exc)}: {error_message(exc)}"

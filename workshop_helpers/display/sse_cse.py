@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import itertools
 
-from ._html import esc
 from .svg import FILL_HI, FILL_LO, HI, LO, Diagram, _box, _svg, boundary, label, stroke
 
 EBS_STEPS = ("create", "attach", "io", "detach")

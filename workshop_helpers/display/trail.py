@@ -13,7 +13,7 @@ notebook outputs stay comparable.
 from __future__ import annotations
 
 import re
-from typing import Iterable
+from collections.abc import Iterable
 
 from .. import audit
 from ._html import VAR_CLASS, Rich, esc, esc_breakable, show, var_span

@@ -28,13 +28,29 @@ from __future__ import annotations
 
 import io
 import os
-from typing import Any, BinaryIO, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any, BinaryIO
 
 from . import keys as _keys
 from . import message as _fmt
 from . import outputs as _outputs
 from . import pipeline as _pipeline
 from .anatomy import HEADER_ROW, Anatomy, Part, anatomy
+from .keys import Discovery
+from .message import (
+    COMMITTING,
+    COMMITTING_SIGNED,
+    DEFAULT_FRAME_SIZE,
+    MAX_ENCRYPTED_DATA_KEYS,
+    MAX_FRAME_SIZE,
+    MIN_FRAME_SIZE,
+    PUBLIC_KEY_CONTEXT_KEY,
+    TAG_BYTES,
+    EncryptedDataKey,
+    Header,
+    Suite,
+    serialize_context,
+)
 from .refusals import (
     AuthenticationError,
     ContextError,
@@ -53,21 +69,6 @@ from .refusals import (
     TruncatedError,
     UnsupportedAlgorithmError,
     UnsupportedVersionError,
-)
-from .keys import Discovery
-from .message import (
-    COMMITTING,
-    COMMITTING_SIGNED,
-    DEFAULT_FRAME_SIZE,
-    MAX_ENCRYPTED_DATA_KEYS,
-    MAX_FRAME_SIZE,
-    MIN_FRAME_SIZE,
-    PUBLIC_KEY_CONTEXT_KEY,
-    TAG_BYTES,
-    EncryptedDataKey,
-    Header,
-    Suite,
-    serialize_context,
 )
 
 __all__ = [

@@ -18,9 +18,10 @@ import errno
 import io
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Iterator
+from typing import BinaryIO
 
 from .refusals import EnvelopeError
 

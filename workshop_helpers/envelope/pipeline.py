@@ -23,7 +23,8 @@ import os
 import queue
 import stat
 import threading
-from typing import Any, BinaryIO, Callable
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 from cryptography.exceptions import InvalidTag
 
@@ -99,7 +100,7 @@ class _Stage:
             if self.error is None and not self.aborted:
                 try:
                     self.work(*item)
-                except BaseException as exc:  # raised in the main thread by raise_if_failed()
+                except BaseException as exc:  # noqa: BLE001 - raised in the main thread by raise_if_failed()
                     self.error = exc
             self.done(*item)
 

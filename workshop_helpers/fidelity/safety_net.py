@@ -79,7 +79,7 @@ def _error_response(self, error: KmsError):
 def _action_name(self) -> str:
     try:
         return self._get_action() or "a request"
-    except Exception:  # the request may be too broken to name
+    except Exception:  # noqa: BLE001 - the request may be too broken to name
         return "a request"
 
 
@@ -155,7 +155,7 @@ def _guard_flask_responses() -> None:
     def __call__(self, args=None, **kwargs):
         try:
             return original(self, args, **kwargs)
-        except Exception as exc:  # the net: no request is a server error
+        except Exception as exc:  # noqa: BLE001 - the net: no request is a server error
             from flask import Response
             from flask import request as flask_request
 
@@ -182,7 +182,7 @@ def install() -> None:
                 f"{problem}; send a JSON object of the operation's parameters"))
         try:
             return original(self, request, *args, **kwargs)
-        except Exception as exc:  # the net: every crash becomes a KMS error
+        except Exception as exc:  # noqa: BLE001 - the net: every crash becomes a KMS error
             return internal_error_response(self, exc)
 
     KmsResponse._dispatch = _dispatch  # type: ignore[method-assign]

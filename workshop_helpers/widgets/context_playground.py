@@ -10,9 +10,9 @@ browser tests can find it.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from html import escape
-from typing import Iterable
 
 from ..display.expect import error_code, error_message
 from ..display.masking import mask

@@ -20,7 +20,6 @@ import weakref
 from .. import audit
 from ..display.trail import trail_table
 
-
 WIDGET_CLASS = "kms-trail-widget"
 
 
