@@ -65,23 +65,26 @@ lab: install
 		--ServerApp.root_dir=notebooks --ServerApp.port=$(PORT) \
 		--LabApp.default_url=/lab/tree/01-setup-imported-cmk.ipynb
 
+# Everything: lint, then every tier on every core (a test file stays in one process, so
+# file-wide fixtures such as one serve per module are made once).
 test: install-test
 	$(BIN)/python tests/ensure_browser.py
 	$(BIN)/python tests/ensure_esdk_cli.py
-	$(BIN)/python -m pytest
+	$(MAKE) --no-print-directory lint
+	$(BIN)/python -m pytest -n auto --dist loadfile
 
 # The fast tier: in-process tests only, on every core (under a minute on 2 cores).
 test-unit: install-test
 	$(BIN)/python -m pytest tests/unit -m "not endpoint" -n auto --dist loadfile -q
 
-# Everything but the browser: unit, integration and notebook tiers.
+# Everything but the system tier (browser, make lab, Binder, the book).
 test-fast: install-test
-	$(BIN)/python -m pytest -m "not browser and not system" -x -q
+	$(BIN)/python -m pytest tests/unit tests/integration tests/notebooks -n auto --dist loadfile -x -q
 
 lint: install-test
-	$(BIN)/ruff check workshop_helpers tests benchmarks book
+	$(BIN)/ruff check workshop_helpers tests benchmarks book notebooks
 	$(BIN)/ruff format --check workshop_helpers tests benchmarks book
-	$(BIN)/mypy workshop_helpers/envelope workshop_helpers/errors.py
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python benchmarks/envelope_bench.py

@@ -26,7 +26,7 @@ machine's CPUs, so other work on it changes every figure: compare ratios from on
 The aims on a 2-core machine: no error; at N=30, workers2 >= 1.7x workers1 and >= 1.5x
 moto_server (calls per second).
 
-`run_participant` is also what tests/test_classroom_load.py runs for 5 participants.
+`run_participant` is also what tests/integration/test_classroom_load.py runs for 5 participants.
 """
 
 from __future__ import annotations
@@ -104,18 +104,24 @@ class Seat:
         self.name = env["KMS_WORKSHOP_PARTICIPANT"]
         self.shared_account = shared_account
         config = Config(retries={"max_attempts": 1, "mode": "standard"}, max_pool_connections=4)
-        self.kw = dict(endpoint_url=env["KMS_WORKSHOP_ENDPOINT_URL"], region_name=env["AWS_DEFAULT_REGION"],
-                       config=config)
-        self.session = boto3.Session(aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-                                     aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+        self.kw = dict(
+            endpoint_url=env["KMS_WORKSHOP_ENDPOINT_URL"], region_name=env["AWS_DEFAULT_REGION"], config=config
+        )
+        self.session = boto3.Session(
+            aws_access_key_id=env["AWS_ACCESS_KEY_ID"], aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"]
+        )
         self.kms, self.iam, self.sts = (self.session.client(s, **self.kw) for s in ("kms", "iam", "sts"))
 
     def role_client(self, creds: dict):
         """The role's KMS client: its credentials exist only once AssumeRole has answered
         (the one client made while the clock runs; from the seat's session, so cheap)."""
-        return self.session.client("kms", aws_access_key_id=creds["AccessKeyId"],
-                                   aws_secret_access_key=creds["SecretAccessKey"],
-                                   aws_session_token=creds["SessionToken"], **self.kw)
+        return self.session.client(
+            "kms",
+            aws_access_key_id=creds["AccessKeyId"],
+            aws_secret_access_key=creds["SecretAccessKey"],
+            aws_session_token=creds["SessionToken"],
+            **self.kw,
+        )
 
 
 def run_participant(env: dict[str, str] | Seat, timings: Timings) -> dict:
@@ -135,38 +141,75 @@ def run_participant(env: dict[str, str] | Seat, timings: Timings) -> dict:
     # 01: a key with imported material, and its alias (plain moto_server answers
     # GetParametersForImport with a 500: there, a key with KMS's own material)
     origin = "AWS_KMS" if seat.shared_account else "EXTERNAL"
-    key_id = t("CreateKey", lambda: kms.create_key(Origin=origin, Description=f"{name}'s ImportedCMK"))["KeyMetadata"]["KeyId"]
+    key_id = t("CreateKey", lambda: kms.create_key(Origin=origin, Description=f"{name}'s ImportedCMK"))["KeyMetadata"][
+        "KeyId"
+    ]
     if not seat.shared_account:
-        params = t("GetParametersForImport", lambda: kms.get_parameters_for_import(
-            KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"))
+        params = t(
+            "GetParametersForImport",
+            lambda: kms.get_parameters_for_import(
+                KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
+            ),
+        )
         wrapped = _wrap(params["PublicKey"], os.urandom(32))
-        t("ImportKeyMaterial", lambda: kms.import_key_material(
-            KeyId=key_id, ImportToken=params["ImportToken"], EncryptedKeyMaterial=wrapped,
-            ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE"))
+        t(
+            "ImportKeyMaterial",
+            lambda: kms.import_key_material(
+                KeyId=key_id,
+                ImportToken=params["ImportToken"],
+                EncryptedKeyMaterial=wrapped,
+                ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+            ),
+        )
     t("CreateAlias", lambda: kms.create_alias(AliasName=alias, TargetKeyId=key_id))
 
     # least privilege: a role that may not use the key, then may; it trusts the account,
     # as the workshop's participant role does
     t("GetCallerIdentity", sts.get_caller_identity)
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole",
-                                                      "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": f"arn:aws:iam::{account}:root"}}
+        ],
+    }
     t("CreateRole", lambda: iam.create_role(RoleName=role, AssumeRolePolicyDocument=json.dumps(trust)))
-    creds = t("AssumeRole", lambda: sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{role}",
-                                                    RoleSessionName=name))["Credentials"]
+    creds = t(
+        "AssumeRole", lambda: sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName=name)
+    )["Credentials"]
     role_kms = seat.role_client(creds)
     denied = lambda: role_kms.generate_data_key(KeyId=key_id, KeySpec="AES_256", EncryptionContext=context)  # noqa: E731
-    t("GenerateDataKey(denied)", denied if seat.shared_account else lambda: _expect_error("AccessDeniedException", denied))
-    allow = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
-                                                      "Resource": f"arn:aws:kms:{REGION}:{account}:key/{key_id}"}]}
-    t("PutRolePolicy", lambda: iam.put_role_policy(RoleName=role, PolicyName="use-the-key",
-                                                   PolicyDocument=json.dumps(allow)))
-    t("GenerateDataKey(role)", lambda: role_kms.generate_data_key(KeyId=key_id, KeySpec="AES_256", EncryptionContext=context))
+    t(
+        "GenerateDataKey(denied)",
+        denied if seat.shared_account else lambda: _expect_error("AccessDeniedException", denied),
+    )
+    allow = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Action": ["kms:GenerateDataKey", "kms:Decrypt"],
+                "Resource": f"arn:aws:kms:{REGION}:{account}:key/{key_id}",
+            }
+        ],
+    }
+    t(
+        "PutRolePolicy",
+        lambda: iam.put_role_policy(RoleName=role, PolicyName="use-the-key", PolicyDocument=json.dumps(allow)),
+    )
+    t(
+        "GenerateDataKey(role)",
+        lambda: role_kms.generate_data_key(KeyId=key_id, KeySpec="AES_256", EncryptionContext=context),
+    )
 
     # 02-04: a data key with a context, decrypt without it (refused) and with it
-    data_key = t("GenerateDataKey", lambda: kms.generate_data_key(KeyId=alias, KeySpec="AES_256",
-                                                                  EncryptionContext=context))
+    data_key = t(
+        "GenerateDataKey", lambda: kms.generate_data_key(KeyId=alias, KeySpec="AES_256", EncryptionContext=context)
+    )
     blob = data_key["CiphertextBlob"]
-    t("Decrypt(no context)", lambda: _expect_error("InvalidCiphertextException", lambda: kms.decrypt(CiphertextBlob=blob)))
+    t(
+        "Decrypt(no context)",
+        lambda: _expect_error("InvalidCiphertextException", lambda: kms.decrypt(CiphertextBlob=blob)),
+    )
     plain = t("Decrypt", lambda: kms.decrypt(CiphertextBlob=blob, EncryptionContext=context))["Plaintext"]
     assert plain == data_key["Plaintext"], "Decrypt gave another data key"
 
@@ -174,24 +217,44 @@ def run_participant(env: dict[str, str] | Seat, timings: Timings) -> dict:
     document = os.urandom(64 * 1024)
     nonce = os.urandom(12)
     sealed = AESGCM(plain).encrypt(nonce, document, None)
-    reopened_key = t("Decrypt(envelope)", lambda: kms.decrypt(CiphertextBlob=blob, EncryptionContext=context))["Plaintext"]
+    reopened_key = t("Decrypt(envelope)", lambda: kms.decrypt(CiphertextBlob=blob, EncryptionContext=context))[
+        "Plaintext"
+    ]
     assert AESGCM(reopened_key).decrypt(nonce, sealed, None) == document
 
     # 07: direct encryption
     secret = f"{name}'s secret".encode()
-    direct = t("Encrypt", lambda: kms.encrypt(KeyId=key_id, Plaintext=secret, EncryptionContext=context))["CiphertextBlob"]
-    assert t("Decrypt(direct)", lambda: kms.decrypt(CiphertextBlob=direct, EncryptionContext=context))["Plaintext"] == secret
+    direct = t("Encrypt", lambda: kms.encrypt(KeyId=key_id, Plaintext=secret, EncryptionContext=context))[
+        "CiphertextBlob"
+    ]
+    assert (
+        t("Decrypt(direct)", lambda: kms.decrypt(CiphertextBlob=direct, EncryptionContext=context))["Plaintext"]
+        == secret
+    )
 
     keys = [k["KeyId"] for k in t("ListKeys", kms.list_keys)["Keys"]]
-    aliases = [a["AliasName"] for a in t("ListAliases", kms.list_aliases)["Aliases"] if not a["AliasName"].startswith("alias/aws/")]
+    aliases = [
+        a["AliasName"]
+        for a in t("ListAliases", kms.list_aliases)["Aliases"]
+        if not a["AliasName"].startswith("alias/aws/")
+    ]
 
     # 08: cleanup
     t("DeleteRolePolicy", lambda: iam.delete_role_policy(RoleName=role, PolicyName="use-the-key"))
     t("DeleteRole", lambda: iam.delete_role(RoleName=role))
     t("DeleteAlias", lambda: kms.delete_alias(AliasName=alias))
-    state = t("ScheduleKeyDeletion", lambda: kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)).get("KeyState")
-    return {"name": name, "account": account, "key_id": key_id, "keys": keys, "aliases": aliases,
-            "state_after_cleanup": state, "direct_blob": direct}
+    state = t("ScheduleKeyDeletion", lambda: kms.schedule_key_deletion(KeyId=key_id, PendingWindowInDays=7)).get(
+        "KeyState"
+    )
+    return {
+        "name": name,
+        "account": account,
+        "key_id": key_id,
+        "keys": keys,
+        "aliases": aliases,
+        "state_after_cleanup": state,
+        "direct_blob": direct,
+    }
 
 
 def run_class(envs: list[dict[str, str]], timings: Timings, *, shared_account: bool = False) -> list[dict]:
@@ -201,8 +264,9 @@ def run_class(envs: list[dict[str, str]], timings: Timings, *, shared_account: b
     return results
 
 
-def run_class_timed(envs: list[dict[str, str]], timings: Timings, *,
-                    shared_account: bool = False) -> tuple[list[dict], float]:
+def run_class_timed(
+    envs: list[dict[str, str]], timings: Timings, *, shared_account: bool = False
+) -> tuple[list[dict], float]:
     seats = [Seat(env, shared_account) for env in envs]
     results: list[dict | None] = [None] * len(seats)
     barrier = threading.Barrier(len(seats) + 1)
@@ -229,14 +293,32 @@ def _clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "KMS_WORKSHOP_", "MOTO_"))}
 
 
-def start_class(names: list[str], workdir: pathlib.Path, workers: int = 1,
-                threads: int | None = None) -> tuple[subprocess.Popen, str]:
-    proc = subprocess.Popen([sys.executable, "-m", "workshop_helpers", "serve", "--port", "0",
-                             "--state-dir", str(workdir / "state"), "--participants", ",".join(names),
-                             "--class-dir", str(workdir / "class"),
-                             *(["--workers", str(workers)] if workers != 1 else []),
-                             *(["--threads", str(threads)] if threads else [])],
-                            cwd=ROOT, env=_clean_env(), stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+def start_class(
+    names: list[str], workdir: pathlib.Path, workers: int = 1, threads: int | None = None
+) -> tuple[subprocess.Popen, str]:
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "workshop_helpers",
+            "serve",
+            "--port",
+            "0",
+            "--state-dir",
+            str(workdir / "state"),
+            "--participants",
+            ",".join(names),
+            "--class-dir",
+            str(workdir / "class"),
+            *(["--workers", str(workers)] if workers != 1 else []),
+            *(["--threads", str(threads)] if threads else []),
+        ],
+        cwd=ROOT,
+        env=_clean_env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     line = proc.stdout.readline()
     if not line.startswith("KMS_WORKSHOP_ENDPOINT_URL="):
         proc.kill()
@@ -252,8 +334,13 @@ def start_moto_server() -> tuple[subprocess.Popen, str]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    proc = subprocess.Popen([str(pathlib.Path(sys.executable).with_name("moto_server")), "-p", str(port)],
-                            cwd=ROOT, env=_clean_env(), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [str(pathlib.Path(sys.executable).with_name("moto_server")), "-p", str(port)],
+        cwd=ROOT,
+        env=_clean_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
@@ -281,6 +368,7 @@ def server_cpu_seconds(pid: int) -> float | None:
     """CPU seconds used so far by process `pid` and its children (its workers), from Linux's
     /proc; None elsewhere. CPU per call compares servers fairly on a busy machine, where
     the wall clock mostly measures the other work."""
+
     def stat(p: str) -> list[str]:
         with open(f"/proc/{p}/stat") as f:
             return f.read().rsplit(")", 1)[1].split()
@@ -309,8 +397,16 @@ def bench(n: int, target: str, per_call: bool = False, threads: int | None = Non
         workdir = pathlib.Path(tmp)
         if target == "moto_server":
             proc, url = start_moto_server()
-            envs = [{"KMS_WORKSHOP_ENDPOINT_URL": url, "AWS_DEFAULT_REGION": REGION, "AWS_ACCESS_KEY_ID": "testing",
-                     "AWS_SECRET_ACCESS_KEY": "testing", "KMS_WORKSHOP_PARTICIPANT": name} for name in names]
+            envs = [
+                {
+                    "KMS_WORKSHOP_ENDPOINT_URL": url,
+                    "AWS_DEFAULT_REGION": REGION,
+                    "AWS_ACCESS_KEY_ID": "testing",
+                    "AWS_SECRET_ACCESS_KEY": "testing",
+                    "KMS_WORKSHOP_PARTICIPANT": name,
+                }
+                for name in names
+            ]
         else:
             proc, url = start_class(names, workdir, workers=int(target[-1]), threads=threads)
             envs = [read_env(workdir / "class" / f"{name}.env") for name in names]
@@ -329,18 +425,33 @@ def bench(n: int, target: str, per_call: bool = False, threads: int | None = Non
                 proc.kill()
                 proc.wait()
     every = [x for v in timings.latencies.values() for x in v]
-    row = {"n": n, "target": target, "done": len(results), "errors": len(timings.errors), "calls": len(every),
-           "wall": wall, "rate": len(every) / wall, "p50": statistics.median(every), "p99": percentile(every, 99),
-           "before": before, "after": after,
-           "cpu": (cpu_after - cpu_before) / len(every) if cpu_before is not None and cpu_after is not None else None}
+    row = {
+        "n": n,
+        "target": target,
+        "done": len(results),
+        "errors": len(timings.errors),
+        "calls": len(every),
+        "wall": wall,
+        "rate": len(every) / wall,
+        "p50": statistics.median(every),
+        "p99": percentile(every, 99),
+        "before": before,
+        "after": after,
+        "cpu": (cpu_after - cpu_before) / len(every) if cpu_before is not None and cpu_after is not None else None,
+    }
     cpu = f"{row['cpu'] * 1000:5.1f} ms" if row["cpu"] is not None else "n/a"
-    print(f"N={n:<3d} {target:11s} {row['rate']:7.1f} calls/s  p50 {row['p50'] * 1000:6.0f} ms  "
-          f"p99 {row['p99'] * 1000:6.0f} ms  server CPU {cpu}/call  {row['errors']} errors  {row['done']}/{n} done  "
-          f"{row['calls']} calls in {wall:.1f} s  ({before} before, {after} after)", flush=True)
+    print(
+        f"N={n:<3d} {target:11s} {row['rate']:7.1f} calls/s  p50 {row['p50'] * 1000:6.0f} ms  "
+        f"p99 {row['p99'] * 1000:6.0f} ms  server CPU {cpu}/call  {row['errors']} errors  {row['done']}/{n} done  "
+        f"{row['calls']} calls in {wall:.1f} s  ({before} before, {after} after)",
+        flush=True,
+    )
     if per_call:
         for name, values in timings.latencies.items():
-            print(f"      {name:26s} n={len(values):4d}  p50 {statistics.median(values) * 1000:6.0f} ms  "
-                  f"p99 {percentile(values, 99) * 1000:6.0f} ms")
+            print(
+                f"      {name:26s} n={len(values):4d}  p50 {statistics.median(values) * 1000:6.0f} ms  "
+                f"p99 {percentile(values, 99) * 1000:6.0f} ms"
+            )
     for text in timings.errors[:5]:
         print("      ERROR", text)
     return row
@@ -362,11 +473,15 @@ def main() -> int:
     sys.path.insert(0, str(ROOT))  # this tree's package, as the servers it starts use
     from workshop_helpers.serving import DEFAULT_THREADS
 
-    print(f"class_bench on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, moto {metadata.version('moto')}, "
-          f"waitress {metadata.version('waitress')}; sizes {args.sizes}; targets {', '.join(targets)}")
-    print(f"  serve: class mode, state folder on disk, {args.threads or DEFAULT_THREADS} threads per worker; moto_server: one "
-          f"account in memory; clients: one thread per participant in this process, all clients made "
-          f"before the clock starts; {load_average()} (1, 5, 15 min)")
+    print(
+        f"class_bench on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}, moto {metadata.version('moto')}, "
+        f"waitress {metadata.version('waitress')}; sizes {args.sizes}; targets {', '.join(targets)}"
+    )
+    print(
+        f"  serve: class mode, state folder on disk, {args.threads or DEFAULT_THREADS} threads per worker; moto_server: one "
+        f"account in memory; clients: one thread per participant in this process, all clients made "
+        f"before the clock starts; {load_average()} (1, 5, 15 min)"
+    )
     rows: dict[tuple[int, str], dict] = {}
     for n in (int(x) for x in args.sizes.split(",")):
         for target in targets:

@@ -62,11 +62,7 @@ _TIMED_SUFFIX = (
 
 # kind -> the child's code (None: the CLI's doctor, timed from outside only)
 KINDS: dict[str, str | None] = {
-    "workshop": (
-        "import workshop_helpers\n"
-        "ws = workshop_helpers.connect()\n"
-        "ws.client('kms').list_aliases()\n"
-    ),
+    "workshop": ("import workshop_helpers\nws = workshop_helpers.connect()\nws.client('kms').list_aliases()\n"),
     "workshop GenerateDataKey": (
         "import workshop_helpers\n"
         "ws = workshop_helpers.connect()\n"
@@ -99,17 +95,28 @@ ws.client("ec2").create_volume(AvailabilityZone={REGION + "a"!r}, Size=1, Encryp
 
 
 def child_env(state_dir: str, pycache: str) -> dict[str, str]:
-    env = {name: value for name, value in os.environ.items()
-           if not name.startswith(("AWS_", "KMS_WORKSHOP_")) and name != "PYTHONDONTWRITEBYTECODE"}
-    env.update(KMS_WORKSHOP_STATE_DIR=state_dir, KMS_WORKSHOP_BACKEND="moto", AWS_DEFAULT_REGION=REGION,
-               PYTHONPATH=str(ROOT), PYTHONPYCACHEPREFIX=pycache)
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if not name.startswith(("AWS_", "KMS_WORKSHOP_")) and name != "PYTHONDONTWRITEBYTECODE"
+    }
+    env.update(
+        KMS_WORKSHOP_STATE_DIR=state_dir,
+        KMS_WORKSHOP_BACKEND="moto",
+        AWS_DEFAULT_REGION=REGION,
+        PYTHONPATH=str(ROOT),
+        PYTHONPYCACHEPREFIX=pycache,
+    )
     return env
 
 
 def run_child(kind: str, env: dict[str, str]) -> dict:
     code = KINDS[kind]
-    command = ([sys.executable, "-m", "workshop_helpers", "doctor"] if code is None
-               else [sys.executable, "-c", _TIMED_PREFIX + code + _TIMED_SUFFIX])
+    command = (
+        [sys.executable, "-m", "workshop_helpers", "doctor"]
+        if code is None
+        else [sys.executable, "-c", _TIMED_PREFIX + code + _TIMED_SUFFIX]
+    )
     start = time.perf_counter()
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S)
     wall = time.perf_counter() - start
@@ -118,7 +125,7 @@ def run_child(kind: str, env: dict[str, str]) -> dict:
     result = {"process": wall}
     for line in done.stdout.splitlines():
         if line.startswith(RESULT_MARK):
-            result.update(json.loads(line[len(RESULT_MARK):]))
+            result.update(json.loads(line[len(RESULT_MARK) :]))
     return result
 
 
@@ -139,10 +146,14 @@ def main() -> int:
         parser.error(f"--runs {args.runs} is too few: use at least 5, the medians need them")
 
     print("settings:")
-    print(f"  python {platform.python_version()}, moto {metadata.version('moto')}, "
-          f"botocore {metadata.version('botocore')}, boto3 {metadata.version('boto3')}")
-    print(f"  {os.cpu_count()} CPUs, {args.runs} rounds alternating the order of {len(KINDS)} kinds, "
-          f"first call ListAliases (and GenerateDataKey), region {REGION}")
+    print(
+        f"  python {platform.python_version()}, moto {metadata.version('moto')}, "
+        f"botocore {metadata.version('botocore')}, boto3 {metadata.version('boto3')}"
+    )
+    print(
+        f"  {os.cpu_count()} CPUs, {args.runs} rounds alternating the order of {len(KINDS)} kinds, "
+        f"first call ListAliases (and GenerateDataKey), region {REGION}"
+    )
     print("  bytecode cached in a temporary PYTHONPYCACHEPREFIX, filled by an untimed warm-up round")
     print(f"  load average before: {load()}")
 
@@ -150,8 +161,9 @@ def main() -> int:
     pycache = tempfile.mkdtemp(prefix="kms-first-cell-pycache-")
     try:
         env = child_env(state_dir, pycache)
-        done = subprocess.run([sys.executable, "-c", _SETUP], cwd=ROOT, env=env, capture_output=True, text=True,
-                              timeout=CHILD_TIMEOUT_S)
+        done = subprocess.run(
+            [sys.executable, "-c", _SETUP], cwd=ROOT, env=env, capture_output=True, text=True, timeout=CHILD_TIMEOUT_S
+        )
         if done.returncode != 0:
             raise SystemExit(f"setting up the account failed: {done.stderr.strip().splitlines()[-1:]}")
         print("  account on disk: a KMS key with an alias and an encrypted EBS volume (KMS, IAM, STS, EC2 snapshots)")
@@ -190,7 +202,9 @@ def main() -> int:
     print()
     for measure in ("in-process", "cpu"):
         ratio = ratios["workshop"][measure]
-        print(f"aim: workshop {measure} at most {AIM}x moto alone: {ratio:.2f}x, {'met' if ratio <= AIM else 'NOT met'}")
+        print(
+            f"aim: workshop {measure} at most {AIM}x moto alone: {ratio:.2f}x, {'met' if ratio <= AIM else 'NOT met'}"
+        )
     return 0
 
 

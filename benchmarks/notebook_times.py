@@ -51,8 +51,9 @@ def run_once(path: Path, workdir: Path, backend: str) -> tuple[float, int]:
 
     nb = nbformat.read(path, as_version=4)
     # one extra cell at the end reports the kernel's peak memory (Linux: ru_maxrss in KiB)
-    nb.cells.append(nbformat.v4.new_code_cell(
-        "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)"))
+    nb.cells.append(
+        nbformat.v4.new_code_cell("import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024)")
+    )
     os.environ["KMS_WORKSHOP_BACKEND"] = backend
     # an empty simulated account in the kernel's memory: never the user's own account, and
     # each notebook runs alone, making what it needs (as a learner starting there would)
@@ -78,11 +79,15 @@ def main(argv=None) -> int:
     notebooks = [NOTEBOOKS / name for name in WORKSHOP_NOTEBOOKS]
     missing = [path.name for path in notebooks if not path.is_file()]
     if missing:
-        print(f"notebooks/manifest.yml lists notebooks that are not in notebooks/: {', '.join(missing)}", file=sys.stderr)
+        print(
+            f"notebooks/manifest.yml lists notebooks that are not in notebooks/: {', '.join(missing)}", file=sys.stderr
+        )
         return 1
-    print(f"Measured {time.strftime('%Y-%m-%d')} on {platform.system()} {platform.machine()}, "
-          f"{os.cpu_count()} CPUs, Python {platform.python_version()}, backend {args.backend}, "
-          f"fresh kernel and empty simulated account per run, median of {args.repeat} runs.\n")
+    print(
+        f"Measured {time.strftime('%Y-%m-%d')} on {platform.system()} {platform.machine()}, "
+        f"{os.cpu_count()} CPUs, Python {platform.python_version()}, backend {args.backend}, "
+        f"fresh kernel and empty simulated account per run, median of {args.repeat} runs.\n"
+    )
     print("| notebook | prose words | seconds | kernel peak memory (MiB) |")
     print("|---|---:|---:|---:|")
     total, total_words = 0.0, 0
@@ -91,7 +96,9 @@ def main(argv=None) -> int:
         for _ in range(args.repeat):
             with tempfile.TemporaryDirectory() as tmp:
                 workdir = Path(tmp) / "notebooks"
-                shutil.copytree(ROOT / "notebooks", workdir, ignore=shutil.ignore_patterns("workshop-data", ".ipynb_checkpoints"))
+                shutil.copytree(
+                    ROOT / "notebooks", workdir, ignore=shutil.ignore_patterns("workshop-data", ".ipynb_checkpoints")
+                )
                 elapsed, peak = run_once(path, workdir, args.backend)
                 times.append(elapsed)
                 peaks.append(peak)

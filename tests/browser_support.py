@@ -1,4 +1,4 @@
-"""JupyterLab in headless Chromium, for tests/test_browser.py.
+"""JupyterLab in headless Chromium, for tests/system/test_browser.py.
 
 `LabServer` runs one JupyterLab on 127.0.0.1 with its own config, data, runtime, settings
 and workspaces directories and a temporary copy of the notebooks (autosave never touches
@@ -94,8 +94,9 @@ class LabServer:
     `user_settings` are written to its JUPYTERLAB_SETTINGS_DIR (default: LAB_SETTINGS);
     `extra_args` are appended to the `jupyter lab` command line."""
 
-    def __init__(self, notebooks: Path, workdir: Path, *, user_settings: dict | None = None,
-                 extra_args: tuple[str, ...] = ()):
+    def __init__(
+        self, notebooks: Path, workdir: Path, *, user_settings: dict | None = None, extra_args: tuple[str, ...] = ()
+    ):
         self.user_settings = LAB_SETTINGS if user_settings is None else user_settings
         self.extra_args = tuple(extra_args)
         self.workdir = Path(workdir)
@@ -123,7 +124,9 @@ class LabServer:
 
     def command(self) -> list[str]:
         cmd = [
-            sys.executable, "-m", "jupyterlab",
+            sys.executable,
+            "-m",
+            "jupyterlab",
             "--no-browser",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={self.port}",
@@ -205,7 +208,9 @@ def open_notebook(page, server: LabServer, name: str) -> str:
     workspace = "t-" + "".join(c if c.isalnum() else "-" for c in name)
     page.goto(f"{server.url}/lab/workspaces/{workspace}/tree/{name}", wait_until="domcontentloaded")
     handle = page.wait_for_function(
-        "(path) => {" + _PANEL_JS + """
+        "(path) => {"
+        + _PANEL_JS
+        + """
           const dialog = document.querySelector('.jp-Dialog');
           if (dialog) return 'dialog: ' + dialog.innerText.replace(/\\s+/g, ' ').trim();
           const panel = findPanel(path);
@@ -231,7 +236,9 @@ def screenshot_notebook(page, name: str, path) -> None:
     """A screenshot of the whole notebook: the viewport is made as tall as the notebook
     (JupyterLab scrolls inside its panel, so a full-page screenshot would cut it off)."""
     height = page.evaluate(
-        "(path) => {" + _PANEL_JS + """
+        "(path) => {"
+        + _PANEL_JS
+        + """
           const panel = findPanel(path);
           const scroller = panel && panel.node.querySelector('.jp-WindowedPanel-outer');
           return scroller ? scroller.scrollHeight : 0;
@@ -242,7 +249,9 @@ def screenshot_notebook(page, name: str, path) -> None:
     if height and size:
         page.set_viewport_size({"width": size["width"], "height": min(max(size["height"], height + 200), 16000)})
         page.evaluate(
-            "(path) => {" + _PANEL_JS + """
+            "(path) => {"
+            + _PANEL_JS
+            + """
               const scroller = findPanel(path).node.querySelector('.jp-WindowedPanel-outer');
               scroller.scrollTop = 0;
             }""",
@@ -263,7 +272,9 @@ def kernel_name(page, name: str) -> str:
 def run_all_cells(page, name: str, timeout_ms: int = RUN_ALL_TIMEOUT) -> str:
     """notebook:run-all-cells; resolves when every cell has finished (or raised)."""
     return page.evaluate(
-        "async ([path, timeout]) => {" + _PANEL_JS + """
+        "async ([path, timeout]) => {"
+        + _PANEL_JS
+        + """
           const panel = findPanel(path);
           window.jupyterapp.shell.activateById(panel.id);
           const run = window.jupyterapp.commands.execute('notebook:run-all-cells').then(() => 'done');
@@ -281,7 +292,9 @@ def notebook_json(page, name: str) -> dict:
 
 def shutdown_kernel(page, name: str) -> None:
     page.evaluate(
-        "async (path) => {" + _PANEL_JS + """
+        "async (path) => {"
+        + _PANEL_JS
+        + """
           const panel = findPanel(path);
           if (panel && panel.sessionContext.session) await panel.sessionContext.shutdown();
         }""",
@@ -306,9 +319,7 @@ def output_problems(nb: dict) -> list[str]:
             problems.append(f"cell {index} did not run: {first_line!r}")
         for out in cell.get("outputs", []):
             if out.get("output_type") == "error" and "raises-exception" not in tags:
-                problems.append(
-                    f"cell {index} raised {out.get('ename')}: {out.get('evalue')} ({first_line!r})"
-                )
+                problems.append(f"cell {index} raised {out.get('ename')}: {out.get('evalue')} ({first_line!r})")
             if (
                 out.get("output_type") == "stream"
                 and out.get("name") == "stderr"
@@ -412,13 +423,15 @@ def _axe_violations(response: dict, impacts) -> list[dict]:
         if rule.get("impact") not in impacts:
             continue
         for node in rule["nodes"]:
-            found.append({
-                "rule": rule["id"],
-                "impact": rule["impact"],
-                "target": " ".join(map(str, node["target"])),
-                "html": node.get("html", "")[:200],
-                "why": (node.get("failureSummary") or "").replace("\n", " ")[:300],
-            })
+            found.append(
+                {
+                    "rule": rule["id"],
+                    "impact": rule["impact"],
+                    "target": " ".join(map(str, node["target"])),
+                    "html": node.get("html", "")[:200],
+                    "why": (node.get("failureSummary") or "").replace("\n", " ")[:300],
+                }
+            )
     return found
 
 
@@ -434,8 +447,10 @@ def accessibility_problems(page, name: str, impacts=AXE_IMPACTS) -> tuple[list[d
     svg_text: dict[tuple, dict] = {}
     # JupyterLab's <body> has overflow: hidden around absolutely placed panels, which makes
     # axe take all text for clipped and skip colour-contrast; visible while axe runs.
-    page.evaluate("() => { document.body.dataset.axeOverflow = document.body.style.overflow;"
-                  " document.body.style.overflow = 'visible'; }")
+    page.evaluate(
+        "() => { document.body.dataset.axeOverflow = document.body.style.overflow;"
+        " document.body.style.overflow = 'visible'; }"
+    )
     try:
         for _ in _in_view_steps(page, name):
             for v in _axe_violations(axe.run(page, context=panel + " .jp-OutputArea-output").response, impacts):
@@ -505,6 +520,8 @@ def format_accessibility_problems(name: str, theme: str, violations: list[dict],
         if v["why"]:
             lines.append(f"      {v['why']}")
     for p in svg_text:
-        lines.append(f"  cell {p['cell']}: svg-text-contrast: {p['text']!r} {p['fill']} on {p['background']}: "
-                     f"{p['ratio']}:1, needs {p['need']}:1")
+        lines.append(
+            f"  cell {p['cell']}: svg-text-contrast: {p['text']!r} {p['fill']} on {p['background']}: "
+            f"{p['ratio']}:1, needs {p['need']}:1"
+        )
     return "\n".join(lines)

@@ -1,4 +1,4 @@
-"""Make the book's own virtual environment, .venv-book/, for `make book` and tests/test_book.py.
+"""Make the book's own virtual environment, .venv-book/, for `make book` and tests/system/test_book.py.
 
     python tests/ensure_book.py            # make it if missing or out of date
     python tests/ensure_book.py --check    # report only, never install

@@ -106,7 +106,9 @@ def install_with_apt() -> bool:
     for cmd in (["apt-get", "update"], ["apt-get", "install", "-y", "chromium"]):
         print("ensure_browser: " + " ".join(cmd), flush=True)
         try:
-            done = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=900)
+            done = subprocess.run(
+                cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=900
+            )
         except (OSError, subprocess.TimeoutExpired) as exc:
             print(f"ensure_browser: {' '.join(cmd)} failed: {exc}", flush=True)
             return False

@@ -82,8 +82,20 @@ def make_venv() -> str:
     if VENV.exists():
         shutil.rmtree(VENV)
     _run([sys.executable, "-m", "venv", str(VENV)], "python -m venv")
-    _run([str(_python(VENV)), "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-          "-c", str(CONSTRAINTS), PACKAGE], f"pip install {PACKAGE}")
+    _run(
+        [
+            str(_python(VENV)),
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "-c",
+            str(CONSTRAINTS),
+            PACKAGE,
+        ],
+        f"pip install {PACKAGE}",
+    )
     version = check_version(str(_executable(VENV)))
     STAMP.write_text(wanted_stamp())
     return version

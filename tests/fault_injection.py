@@ -59,11 +59,22 @@ class FaultInjector:
         length = int(environ.get("CONTENT_LENGTH") or 0)
         if length:
             environ["wsgi.input"].read(length)  # drain the request body
-        body = json.dumps({"__type": self.code, "message": "Rate exceeded" if "Throttl" in self.code
-                           else f"{self.code} (injected by the test endpoint)"}).encode()
-        start_response("400 Bad Request", [("Content-Type", "application/x-amz-json-1.1"),
-                                           ("Content-Length", str(len(body))),
-                                           ("x-amzn-RequestId", "00000000-0000-0000-0000-000000000000")])
+        body = json.dumps(
+            {
+                "__type": self.code,
+                "message": "Rate exceeded"
+                if "Throttl" in self.code
+                else f"{self.code} (injected by the test endpoint)",
+            }
+        ).encode()
+        start_response(
+            "400 Bad Request",
+            [
+                ("Content-Type", "application/x-amz-json-1.1"),
+                ("Content-Length", str(len(body))),
+                ("x-amzn-RequestId", "00000000-0000-0000-0000-000000000000"),
+            ],
+        )
         return [body]
 
 
@@ -79,8 +90,11 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     args = build_parser().parse_args(["serve", *rest])
-    print(f"WARNING: TEST MODE: KMS requests are answered with {known.inject_error}; never use this outside tests.",
-          file=sys.stderr, flush=True)
+    print(
+        f"WARNING: TEST MODE: KMS requests are answered with {known.inject_error}; never use this outside tests.",
+        file=sys.stderr,
+        flush=True,
+    )
     return serve.run(args, wrap_app=lambda app: FaultInjector(app, known.inject_error))
 
 

@@ -74,7 +74,11 @@ class ServeProcess:
         self._stderr = open(stderr_path or os.devnull, "w")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "workshop_helpers", "serve", "--port", "0", *args],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=self._stderr, text=True,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=self._stderr,
+            text=True,
         )
         self.url = self._read_url()
 
@@ -83,7 +87,7 @@ class ServeProcess:
         if not line.startswith(URL_PREFIX):
             self.proc.kill()
             raise RuntimeError(f"serve did not print its URL; it printed {line!r}")
-        return line.strip()[len(URL_PREFIX):]
+        return line.strip()[len(URL_PREFIX) :]
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 10) -> int:
         if self.proc.poll() is None:
@@ -126,17 +130,22 @@ def import_into(kms, key_id: str, material: bytes, **import_args) -> dict:
     )
     import_args.setdefault("ExpirationModel", "KEY_MATERIAL_DOES_NOT_EXPIRE")
     return kms.import_key_material(
-        KeyId=key_id, ImportToken=params["ImportToken"],
-        EncryptedKeyMaterial=wrap(params["PublicKey"], material), **import_args,
+        KeyId=key_id,
+        ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=wrap(params["PublicKey"], material),
+        **import_args,
     )
 
 
 def trust_account_root() -> str:
-    return json.dumps({
-        "Version": "2012-10-17",
-        "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                       "Action": "sts:AssumeRole"}],
-    })
+    return json.dumps(
+        {
+            "Version": "2012-10-17",
+            "Statement": [
+                {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+            ],
+        }
+    )
 
 
 def policy(*statements: dict) -> str:

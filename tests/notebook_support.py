@@ -104,7 +104,11 @@ class Endpoint:
     def __init__(self, env: dict[str, str], timeout: float = 60):
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "workshop_helpers", "serve", "--port", "0"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         self.url = self._wait_for_url(timeout)
 
@@ -139,15 +143,25 @@ class Endpoint:
         self.stop()
 
 
-def run_nbval(env: dict[str, str], notebooks: list[str] | None = None, timeout: float = 600) -> subprocess.CompletedProcess:
+def run_nbval(
+    env: dict[str, str], notebooks: list[str] | None = None, timeout: float = 600
+) -> subprocess.CompletedProcess:
     """pytest --nbval over `notebooks` (default: all of notebooks/), in a subprocess."""
     targets = [str(NOTEBOOKS / n) for n in notebooks] if notebooks else [str(NOTEBOOKS)]
     cmd = [
-        sys.executable, "-m", "pytest", "--nbval", *targets,
-        "--nbval-sanitize-with", str(SANITIZE),
+        sys.executable,
+        "-m",
+        "pytest",
+        "--nbval",
+        *targets,
+        "--nbval-sanitize-with",
+        str(SANITIZE),
         "--nbval-current-env",
-        "-p", "no:cacheprovider",
-        "-q", "--no-header", "-rf",
+        "-p",
+        "no:cacheprovider",
+        "-q",
+        "--no-header",
+        "-rf",
     ]
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=timeout)
 

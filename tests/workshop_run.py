@@ -47,8 +47,18 @@ REGION = "eu-west-1"
 ACCOUNT = "123456789012"
 CELL_TIMEOUT = 300
 #: Operations that create or change nothing (everything else counts as creating or changing).
-READ_ONLY_PREFIXES = ("Describe", "List", "Get", "Head", "Lookup", "Decrypt", "Encrypt", "Generate",
-                      "AssumeRole", "ReEncrypt")
+READ_ONLY_PREFIXES = (
+    "Describe",
+    "List",
+    "Get",
+    "Head",
+    "Lookup",
+    "Decrypt",
+    "Encrypt",
+    "Generate",
+    "AssumeRole",
+    "ReEncrypt",
+)
 
 STRANGER = "someone-else"  # what "someone else" made in the account, untagged
 
@@ -207,23 +217,33 @@ def make_strangers(ws) -> dict:
     kms.create_alias(AliasName=f"alias/{STRANGER}-prod", TargetKeyId=untagged_key)
     other_participant_key = kms.create_key(
         Description=f"{STRANGER}: another participant's workshop key",
-        Tags=[{"TagKey": "kms-workshop", "TagValue": "true"}, {"TagKey": "kms-workshop-participant", "TagValue": "carol"}],
+        Tags=[
+            {"TagKey": "kms-workshop", "TagValue": "true"},
+            {"TagKey": "kms-workshop-participant", "TagValue": "carol"},
+        ],
     )["KeyMetadata"]["KeyId"]
-    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"},
-                                                    "Action": "sts:AssumeRole"}]}
+    trust = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "sts:AssumeRole"}
+        ],
+    }
     iam.create_role(RoleName=f"{STRANGER}-role", AssumeRolePolicyDocument=json.dumps(trust))
     policy = iam.create_policy(
         PolicyName=f"{STRANGER}-policy",
-        PolicyDocument=json.dumps({"Version": "2012-10-17",
-                                   "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}]}),
+        PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "kms:Decrypt", "Resource": "*"}]}
+        ),
     )["Policy"]["Arn"]
     iam.attach_role_policy(RoleName=f"{STRANGER}-role", PolicyArn=policy)
     bucket = f"kms-workshop-{STRANGER}-bucket"  # the workshop's name prefix, but not its tag
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     s3.put_object(Bucket=bucket, Key="keep.txt", Body=b"keep me")
-    volume = ec2.create_volume(AvailabilityZone=f"{REGION}a", Size=1,
-                               TagSpecifications=[{"ResourceType": "volume",
-                                                   "Tags": [{"Key": "Name", "Value": "KMSWorkshop-Volume"}]}])["VolumeId"]
+    volume = ec2.create_volume(
+        AvailabilityZone=f"{REGION}a",
+        Size=1,
+        TagSpecifications=[{"ResourceType": "volume", "Tags": [{"Key": "Name", "Value": "KMSWorkshop-Volume"}]}],
+    )["VolumeId"]
     return {
         "keys": [untagged_key, other_participant_key],
         "aliases": [f"alias/{STRANGER}-prod"],
@@ -251,20 +271,31 @@ def inventory(ws) -> dict:
                 continue
             tags = {t["TagKey"]: t["TagValue"] for t in kms.list_resource_tags(KeyId=entry["KeyId"]).get("Tags", [])}
             when = meta.get("DeletionDate")
-            keys.append({
-                "id": meta["KeyId"], "state": meta["KeyState"], "tags": tags,
-                "window": meta.get("PendingDeletionWindowInDays"),
-                "days_left": (when - now).total_seconds() / 86400 if isinstance(when, dt.datetime) else None,
-                "description": meta.get("Description", ""),
-            })
-    aliases = [{"name": a["AliasName"], "target": a.get("TargetKeyId")}
-               for page in kms.get_paginator("list_aliases").paginate() for a in page["Aliases"]
-               if not a["AliasName"].startswith("alias/aws/")]
-    volumes = [{"id": v["VolumeId"], "state": v["State"], "tags": {t["Key"]: t["Value"] for t in v.get("Tags", [])}}
-               for v in ec2.describe_volumes()["Volumes"]]
-    instances = [{"id": i["InstanceId"], "state": i["State"]["Name"],
-                  "tags": {t["Key"]: t["Value"] for t in i.get("Tags", [])}}
-                 for r in ec2.describe_instances()["Reservations"] for i in r["Instances"]]
+            keys.append(
+                {
+                    "id": meta["KeyId"],
+                    "state": meta["KeyState"],
+                    "tags": tags,
+                    "window": meta.get("PendingDeletionWindowInDays"),
+                    "days_left": (when - now).total_seconds() / 86400 if isinstance(when, dt.datetime) else None,
+                    "description": meta.get("Description", ""),
+                }
+            )
+    aliases = [
+        {"name": a["AliasName"], "target": a.get("TargetKeyId")}
+        for page in kms.get_paginator("list_aliases").paginate()
+        for a in page["Aliases"]
+        if not a["AliasName"].startswith("alias/aws/")
+    ]
+    volumes = [
+        {"id": v["VolumeId"], "state": v["State"], "tags": {t["Key"]: t["Value"] for t in v.get("Tags", [])}}
+        for v in ec2.describe_volumes()["Volumes"]
+    ]
+    instances = [
+        {"id": i["InstanceId"], "state": i["State"]["Name"], "tags": {t["Key"]: t["Value"] for t in i.get("Tags", [])}}
+        for r in ec2.describe_instances()["Reservations"]
+        for i in r["Instances"]
+    ]
     buckets = []
     for b in s3.list_buckets().get("Buckets", []):
         try:
@@ -277,23 +308,46 @@ def inventory(ws) -> dict:
     for page in iam.get_paginator("list_roles").paginate():
         for r in page["Roles"]:
             tags = {t["Key"]: t["Value"] for t in iam.list_role_tags(RoleName=r["RoleName"]).get("Tags", [])}
-            attached = [p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=r["RoleName"])["AttachedPolicies"]]
-            roles.append({"name": r["RoleName"], "tags": tags, "attached": attached,
-                          "inline": iam.list_role_policies(RoleName=r["RoleName"])["PolicyNames"]})
+            attached = [
+                p["PolicyName"] for p in iam.list_attached_role_policies(RoleName=r["RoleName"])["AttachedPolicies"]
+            ]
+            roles.append(
+                {
+                    "name": r["RoleName"],
+                    "tags": tags,
+                    "attached": attached,
+                    "inline": iam.list_role_policies(RoleName=r["RoleName"])["PolicyNames"],
+                }
+            )
     policies = []
     for page in iam.get_paginator("list_policies").paginate(Scope="Local"):
         for p in page["Policies"]:
             tags = {t["Key"]: t["Value"] for t in iam.list_policy_tags(PolicyArn=p["Arn"]).get("Tags", [])}
-            policies.append({"name": p["PolicyName"], "arn": p["Arn"], "tags": tags,
-                             "attachments": p.get("AttachmentCount", 0)})
+            policies.append(
+                {"name": p["PolicyName"], "arn": p["Arn"], "tags": tags, "attachments": p.get("AttachmentCount", 0)}
+            )
     data_dir = fixtures.workshop_data_path()
-    local = sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*")
-                   if p.is_file() and p.name != ".gitignore") if data_dir.exists() else []
+    local = (
+        sorted(str(p.relative_to(data_dir)) for p in data_dir.rglob("*") if p.is_file() and p.name != ".gitignore")
+        if data_dir.exists()
+        else []
+    )
     material_dir = fixtures.key_material_dir(ws)
-    material = sorted(p.name for p in material_dir.rglob("*") if p.is_file()) if material_dir and material_dir.exists() else []
-    return {"backend": ws.backend, "keys": keys, "aliases": aliases, "volumes": volumes, "instances": instances,
-            "buckets": buckets, "roles": roles, "policies": policies, "local_files": local,
-            "key_material_files": material}
+    material = (
+        sorted(p.name for p in material_dir.rglob("*") if p.is_file()) if material_dir and material_dir.exists() else []
+    )
+    return {
+        "backend": ws.backend,
+        "keys": keys,
+        "aliases": aliases,
+        "volumes": volumes,
+        "instances": instances,
+        "buckets": buckets,
+        "roles": roles,
+        "policies": policies,
+        "local_files": local,
+        "key_material_files": material,
+    }
 
 
 def dump_inventory(point: str) -> None:
@@ -311,14 +365,19 @@ def check_trail_holds_no_keys() -> int:
 
     keys = recorded_keys(_spy["dir"], _spy["label"])
     trail = json.dumps(backend.active().trail(), default=str).encode()
-    leaks = [f"data key #{i} as {name}" for i, k in enumerate(keys) for name, form in encodings(k).items()
-             if name != "raw bytes" and form in trail]
+    leaks = [
+        f"data key #{i} as {name}"
+        for i, k in enumerate(keys)
+        for name, form in encodings(k).items()
+        if name != "raw bytes" and form in trail
+    ]
     assert not leaks, "the audit trail holds plaintext data keys: " + ", ".join(leaks[:5])
     return len(keys)
 
 
-def recorded_keys(spy_dir: pathlib.Path, label: str | None = None, kind: str | None = None, *,
-                  material: bool = True) -> list[bytes]:
+def recorded_keys(
+    spy_dir: pathlib.Path, label: str | None = None, kind: str | None = None, *, material: bool = True
+) -> list[bytes]:
     """Every key the spy recorded, without duplicates: for one label or all, from one kind of
     record ("generated", "seen", "material", "server") or all."""
     from workshop_helpers.fidelity import recorded_keys as read
@@ -359,8 +418,12 @@ def copy_notebooks(dest: pathlib.Path, names: list[str] | None = None) -> pathli
     for name in names or notebook_names():
         shutil.copy2(NOTEBOOKS / name, dest / name)
     if (NOTEBOOKS / "solutions").is_dir():
-        shutil.copytree(NOTEBOOKS / "solutions", dest / "solutions", dirs_exist_ok=True,
-                        ignore=shutil.ignore_patterns("__pycache__"))
+        shutil.copytree(
+            NOTEBOOKS / "solutions",
+            dest / "solutions",
+            dirs_exist_ok=True,
+            ignore=shutil.ignore_patterns("__pycache__"),
+        )
     return dest
 
 
@@ -477,20 +540,26 @@ def _concatenated(names: list[str], spy: pathlib.Path, label: str, mode: str, *,
     for name in names:
         if name != cleanup_notebook():
             add(name)
-    nb.cells.append(code_cell(
-        "import shutil as _shutil\n"
-        "from workshop_helpers import fixtures as _fixtures\n"
-        "if _fixtures.workshop_data_path().exists():\n"
-        "    _shutil.copytree(_fixtures.workshop_data_path(), 'snapshot-before-cleanup')\n"
-        "_workshop_run.dump_inventory('before-cleanup')"))
+    nb.cells.append(
+        code_cell(
+            "import shutil as _shutil\n"
+            "from workshop_helpers import fixtures as _fixtures\n"
+            "if _fixtures.workshop_data_path().exists():\n"
+            "    _shutil.copytree(_fixtures.workshop_data_path(), 'snapshot-before-cleanup')\n"
+            "_workshop_run.dump_inventory('before-cleanup')"
+        )
+    )
     if cleanup_twice:
         cleanup_nb = cleanup_notebook()
         for round_ in (1, 2):
             add(cleanup_nb, round_)
-            nb.cells.append(code_cell(
-                "assert report.errors == [] and again.errors == [], (report.errors, again.errors)\n"
-                "assert again.nothing_to_do, again.text()\n"
-                f"_workshop_run.dump_inventory('after-cleanup-{round_}')"))
+            nb.cells.append(
+                code_cell(
+                    "assert report.errors == [] and again.errors == [], (report.errors, again.errors)\n"
+                    "assert again.nothing_to_do, again.text()\n"
+                    f"_workshop_run.dump_inventory('after-cleanup-{round_}')"
+                )
+            )
     nb.cells.append(code_cell("print('keys checked against the trail:', _workshop_run.check_trail_holds_no_keys())"))
     return nb
 
@@ -522,15 +591,26 @@ def _whole(backend: str) -> Run:
             run.notes["cli"] = []
             for round_ in (1, 2):
                 result = subprocess.run(
-                    [sys.executable, "-m", "workshop_helpers", "cleanup"], cwd=ROOT, env=env,
-                    capture_output=True, text=True, timeout=300,
+                    [sys.executable, "-m", "workshop_helpers", "cleanup"],
+                    cwd=ROOT,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
                 )
                 run.notes["cli"].append(result)
                 dump = subprocess.run(
-                    [sys.executable, "-c",
-                     "import json, sys, workshop_helpers, workshop_run; "
-                     "json.dump(workshop_run.inventory(workshop_helpers.connect()), sys.stdout, default=str)"],
-                    cwd=ROOT, env=env, capture_output=True, text=True, timeout=300,
+                    [
+                        sys.executable,
+                        "-c",
+                        "import json, sys, workshop_helpers, workshop_run; "
+                        "json.dump(workshop_run.inventory(workshop_helpers.connect()), sys.stdout, default=str)",
+                    ],
+                    cwd=ROOT,
+                    env=env,
+                    capture_output=True,
+                    text=True,
+                    timeout=300,
                 )
                 assert dump.returncode == 0, dump.stderr
                 (spy / f"{label}.inventory.after-cleanup-{round_}.json").write_text(dump.stdout)
@@ -566,8 +646,9 @@ class Kernel:
     def run(self, code: str, timeout: float = 120):
         outputs = []
         started = time.monotonic()
-        reply = self.kc.execute_interactive(code, timeout=timeout, output_hook=lambda msg: outputs.append(msg),
-                                            allow_stdin=False)
+        reply = self.kc.execute_interactive(
+            code, timeout=timeout, output_hook=lambda msg: outputs.append(msg), allow_stdin=False
+        )
         return reply["content"], outputs, time.monotonic() - started
 
     def close(self):
@@ -580,14 +661,17 @@ class RecordingEndpoint:
 
     def __init__(self, env: dict[str, str], record_to: pathlib.Path | None = None, *extra: str):
         # --inject-error is test-only: tests/fault_injection.py wraps `serve` with it
-        program = [str(TESTS / "fault_injection.py")] if "--inject-error" in extra else ["-m", "workshop_helpers", "serve"]
+        program = (
+            [str(TESTS / "fault_injection.py")] if "--inject-error" in extra else ["-m", "workshop_helpers", "serve"]
+        )
         args = [sys.executable, *program, "--port", "0", *extra]
         if record_to is not None:
             args += ["--record-data-keys", str(record_to)]
         self._stderr = tempfile.TemporaryFile(mode="w+")
         server_env = {k: v for k, v in env.items() if not k.startswith("KMS_WORKSHOP_ENDPOINT")}
-        self.proc = subprocess.Popen(args, cwd=ROOT, env=server_env, stdout=subprocess.PIPE,
-                                     stderr=self._stderr, text=True)
+        self.proc = subprocess.Popen(
+            args, cwd=ROOT, env=server_env, stdout=subprocess.PIPE, stderr=self._stderr, text=True
+        )
         line = self.proc.stdout.readline()
         if not line.startswith("KMS_WORKSHOP_ENDPOINT_URL="):
             self.proc.kill()

@@ -58,7 +58,7 @@ _MOTO_IGNORED_ENV = (
 )
 
 _lock = threading.RLock()
-_active: "Workshop | None" = None
+_active: Workshop | None = None
 _moto_mock: Any = None
 
 
@@ -154,8 +154,8 @@ class Workshop:
         }
         if self.endpoint_url:
             info["endpoint"] = self.endpoint_url
-        elif self.backend == "aws" and self.endpoint_override():
-            info["endpoint"] = self.endpoint_override()
+        elif self.backend == "aws" and (override := self.endpoint_override()):
+            info["endpoint"] = override
         return info
 
     def endpoint_override(self) -> str | None:
@@ -164,9 +164,10 @@ class Workshop:
         setting that sent them there; None when they go to AWS."""
         if self.backend != "aws":
             return None
-        variable = next((n for n in ("AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL") if os.environ.get(n, "").strip()),
-                        None)
-        if self.session is None:   # no client to ask: the environment is all there is
+        variable = next(
+            (n for n in ("AWS_ENDPOINT_URL_KMS", "AWS_ENDPOINT_URL") if os.environ.get(n, "").strip()), None
+        )
+        if self.session is None:  # no client to ask: the environment is all there is
             url = os.environ[variable].strip() if variable else ""
         else:
             url = self.client("kms").meta.endpoint_url
@@ -196,8 +197,10 @@ class Workshop:
             "aws": "A REAL AWS account: what you create may cost money; notebook 08 cleans up.",
         }[self.backend]
         if self.endpoint_override():
-            note = (f"The aws backend with its endpoint overridden: KMS requests go to "
-                    f"{self.endpoint_override()}, not to AWS. Costs apply only if that is AWS.")
+            note = (
+                f"The aws backend with its endpoint overridden: KMS requests go to "
+                f"{self.endpoint_override()}, not to AWS. Costs apply only if that is AWS."
+            )
         return table(self.describe(), caption="Workshop backend", footnote=note).html()
 
 
@@ -206,8 +209,7 @@ def choose_backend(backend: str | None = None) -> str:
     value = value.strip().lower()
     if value not in BACKENDS:
         raise BackendError(
-            f"unknown backend {value!r}: use one of {', '.join(BACKENDS)} "
-            "(argument or KMS_WORKSHOP_BACKEND)."
+            f"unknown backend {value!r}: use one of {', '.join(BACKENDS)} (argument or KMS_WORKSHOP_BACKEND)."
         )
     return value
 
@@ -237,8 +239,7 @@ def connect(backend: str | None = None, *, region: str | None = None) -> Worksho
                 )
             if region is not None and region != _active.region:
                 raise BackendError(
-                    f"this kernel is already connected in region {_active.region}; "
-                    f"restart the kernel to use {region}."
+                    f"this kernel is already connected in region {_active.region}; restart the kernel to use {region}."
                 )
             return _active
         name = choose_backend(backend)
@@ -265,8 +266,9 @@ def require() -> Workshop:
 # --- moto -------------------------------------------------------------------------------
 
 
-def _use_test_credentials(region: str, access_key_id: str = TEST_ACCESS_KEY_ID,
-                          secret_access_key: str = TEST_SECRET_ACCESS_KEY) -> None:
+def _use_test_credentials(
+    region: str, access_key_id: str = TEST_ACCESS_KEY_ID, secret_access_key: str = TEST_SECRET_ACCESS_KEY
+) -> None:
     """Point the process's default credential chain at the workshop's test credentials
     (or at the ones a class endpoint issued to this participant).
 
@@ -419,7 +421,6 @@ def aws_session(region: str | None = None):
 
 def _caller_identity(ws: Workshop, what: str) -> dict:
     """STS GetCallerIdentity, with every failure turned into one sentence."""
-    from .errors import aws_error_code, aws_error_message
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
@@ -427,6 +428,8 @@ def _caller_identity(ws: Workshop, what: str) -> dict:
         NoCredentialsError,
         PartialCredentialsError,
     )
+
+    from .errors import aws_error_code, aws_error_message
 
     try:
         return ws.client("sts").get_caller_identity()

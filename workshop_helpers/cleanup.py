@@ -86,11 +86,15 @@ class CleanupReport:
         if self.actions:
             parts.append(table(self.rows(), ("What", "Name", "Done"), "Removed or scheduled for deletion").html())
         if self.skipped:
-            parts.append(table([(a.kind, a.name, a.done) for a in self.skipped], ("What", "Name", "Why"),
-                               "Left alone").html())
+            parts.append(
+                table([(a.kind, a.name, a.done) for a in self.skipped], ("What", "Name", "Why"), "Left alone").html()
+            )
         if self.errors:
-            parts.append(table([(a.kind, a.name, a.done) for a in self.errors], ("What", "Name", "Error"),
-                               "Could not be removed").html())
+            parts.append(
+                table(
+                    [(a.kind, a.name, a.done) for a in self.errors], ("What", "Name", "Error"), "Could not be removed"
+                ).html()
+            )
         return "".join(parts)
 
 
@@ -223,7 +227,8 @@ def _clean_ec2(ws, report: CleanupReport) -> None:
     if ws.backend == "aws":
         return  # the workshop never launches instances in a real account
     found = ec2.describe_instances(
-        Filters=_ec2_tag_filters() + [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
+        Filters=_ec2_tag_filters()
+        + [{"Name": "instance-state-name", "Values": ["pending", "running", "stopping", "stopped"]}]
     )
     for reservation in found.get("Reservations", []):
         for inst in reservation.get("Instances", []):
@@ -260,8 +265,10 @@ def _clean_s3(ws, report: CleanupReport) -> None:
         try:
             count = 0
             for page in s3.get_paginator("list_object_versions").paginate(Bucket=name):
-                batch = [{"Key": o["Key"], "VersionId": o["VersionId"]}
-                         for o in page.get("Versions", []) + page.get("DeleteMarkers", [])]
+                batch = [
+                    {"Key": o["Key"], "VersionId": o["VersionId"]}
+                    for o in page.get("Versions", []) + page.get("DeleteMarkers", [])
+                ]
                 if batch:
                     s3.delete_objects(Bucket=name, Delete={"Objects": batch, "Quiet": True})
                     count += len(batch)

@@ -110,7 +110,7 @@ class SimulatedVolume:
         from .backend import active
 
         override = active().endpoint_override() if active() is not None else None
-        if override:   # "Real AWS" would be untrue: the requests went to another endpoint
+        if override:  # "Real AWS" would be untrue: the requests went to another endpoint
             return f"AWS backend, endpoint overridden ({override}): EBS's KMS calls are whatever that endpoint made."
         return "Real AWS: EBS made its own KMS calls; see CloudTrail (minutes later)."
 
@@ -143,11 +143,19 @@ def _save(sim: SimulatedVolume) -> None:
         return
     with _lock:
         blocks = {str(i): base64.b64encode(b).decode() for i, b in sim._blocks.items()}
-    store.put_record(_RECORD_KIND, sim.volume_id, {
-        "key_id": sim.key_id, "key_arn": sim.key_arn, "context": dict(sim.encryption_context),
-        "encrypted_data_key": base64.b64encode(sim.encrypted_data_key).decode(),
-        "instance_id": sim.instance_id, "grant_id": sim.grant_id, "blocks": blocks,
-    })
+    store.put_record(
+        _RECORD_KIND,
+        sim.volume_id,
+        {
+            "key_id": sim.key_id,
+            "key_arn": sim.key_arn,
+            "context": dict(sim.encryption_context),
+            "encrypted_data_key": base64.b64encode(sim.encrypted_data_key).decode(),
+            "instance_id": sim.instance_id,
+            "grant_id": sim.grant_id,
+            "blocks": blocks,
+        },
+    )
 
 
 def _kept_volumes() -> dict[str, SimulatedVolume]:
@@ -161,9 +169,13 @@ def _kept_volumes() -> dict[str, SimulatedVolume]:
     found = {}
     for volume_id, data in store.records(_RECORD_KIND).items():
         found[volume_id] = SimulatedVolume(
-            volume_id, data["key_id"], data["key_arn"], dict(data["context"]),
+            volume_id,
+            data["key_id"],
+            data["key_arn"],
+            dict(data["context"]),
             encrypted_data_key=base64.b64decode(data["encrypted_data_key"]),
-            instance_id=data.get("instance_id"), grant_id=data.get("grant_id"),
+            instance_id=data.get("instance_id"),
+            grant_id=data.get("grant_id"),
             _blocks={int(i): base64.b64decode(b) for i, b in data.get("blocks", {}).items()},
         )
     return found
@@ -258,9 +270,7 @@ def after_create_volume(ws, created: dict | str) -> SimulatedVolume:
             except Exception:  # noqa: BLE001 - the KMS error is the one to show
                 pass
             raise
-        sim = SimulatedVolume(
-            volume_id, key_id, answer["KeyId"], context, encrypted_data_key=answer["CiphertextBlob"]
-        )
+        sim = SimulatedVolume(volume_id, key_id, answer["KeyId"], context, encrypted_data_key=answer["CiphertextBlob"])
     with _lock:
         _volumes[volume_id] = sim
     _save(sim)
@@ -493,8 +503,7 @@ def cloudtrail_events(ws, volume_id: str, *, minutes: int = 60, max_events: int 
 
     if simulation_active(ws):
         raise WorkshopError(
-            "CloudTrail is not simulated on this backend: use ws.trail(), where the simulated "
-            "EBS calls appear at once."
+            "CloudTrail is not simulated on this backend: use ws.trail(), where the simulated EBS calls appear at once."
         )
     client = ws.client("cloudtrail")
     start = _dt.datetime.now(_dt.timezone.utc) - _dt.timedelta(minutes=minutes)

@@ -69,9 +69,16 @@ def build_app(state, *, wrap_app: Callable | None = None, classroom=None) -> Cal
     return log_requests(app)
 
 
-def start_endpoint(host: str = DEFAULT_HOST, port: int = 0, *, state_dir: str | None = "memory",
-                   wrap_app: Callable | None = None, classroom=None, options=None,
-                   sock: socket.socket | None = None) -> tuple[str, Callable[[], None]]:
+def start_endpoint(
+    host: str = DEFAULT_HOST,
+    port: int = 0,
+    *,
+    state_dir: str | None = "memory",
+    wrap_app: Callable | None = None,
+    classroom=None,
+    options=None,
+    sock: socket.socket | None = None,
+) -> tuple[str, Callable[[], None]]:
     """Start the endpoint in a background thread of this process: (url, stop).
 
     The socket is bound here, in the caller's thread: a port already in use raises at

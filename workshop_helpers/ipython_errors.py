@@ -33,14 +33,19 @@ THROTTLING_CODES = frozenset(
     }
 )
 CREDENTIAL_CODES = frozenset(
-    {"ExpiredToken", "ExpiredTokenException", "RequestExpired", "InvalidClientTokenId",
-     "UnrecognizedClientException", "SignatureDoesNotMatch", "InvalidSignatureException"}
+    {
+        "ExpiredToken",
+        "ExpiredTokenException",
+        "RequestExpired",
+        "InvalidClientTokenId",
+        "UnrecognizedClientException",
+        "SignatureDoesNotMatch",
+        "InvalidSignatureException",
+    }
 )
 KEY_STATE_CODES = frozenset({"KMSInvalidStateException", "DisabledException", "NotFoundException"})
 
 _TB_HINT = " (%tb shows the full traceback.)"
-
-
 
 
 def _endpoint_of(exc: BaseException) -> str:

@@ -26,8 +26,7 @@ def participant() -> str | None:
         return None
     if not _VALID.match(value):
         raise WorkshopError(
-            f"KMS_WORKSHOP_PARTICIPANT={value!r} is not a valid name: use 1 to 32 letters, "
-            "digits, '-' or '_'."
+            f"KMS_WORKSHOP_PARTICIPANT={value!r} is not a valid name: use 1 to 32 letters, digits, '-' or '_'."
         )
     return value
 

@@ -115,16 +115,39 @@ def correct_command(
     if len(iv) != IV_BYTES:
         raise WorkshopError(f"the IV has {len(iv)} bytes; {cipher} needs {IV_BYTES}")
     key_hex, iv_hex = key.hex(), bytes(iv).hex()
-    argv = (openssl, "enc", "-d" if decrypt else "-e", f"-{cipher}", "-K", key_hex, "-iv", iv_hex,
-            "-in", os.fspath(src), "-out", os.fspath(dst))
+    argv = (
+        openssl,
+        "enc",
+        "-d" if decrypt else "-e",
+        f"-{cipher}",
+        "-K",
+        key_hex,
+        "-iv",
+        iv_hex,
+        "-in",
+        os.fspath(src),
+        "-out",
+        os.fspath(dst),
+    )
     return OpensslCommand(argv, cipher, key_hex, iv_hex, decrypt)
 
 
-def mistaken_command(src: str | os.PathLike, dst: str | os.PathLike, *, decrypt: bool = False,
-                     openssl: str = "openssl") -> tuple[str, ...]:
+def mistaken_command(
+    src: str | os.PathLike, dst: str | os.PathLike, *, decrypt: bool = False, openssl: str = "openssl"
+) -> tuple[str, ...]:
     """The original workshop's command, to run in a demonstration or a test."""
-    return (openssl, "enc", "-d" if decrypt else "-e", "-aes256", "-k", ORIGINAL_PASSWORD,
-            "-in", os.fspath(src), "-out", os.fspath(dst))
+    return (
+        openssl,
+        "enc",
+        "-d" if decrypt else "-e",
+        "-aes256",
+        "-k",
+        ORIGINAL_PASSWORD,
+        "-in",
+        os.fspath(src),
+        "-out",
+        os.fspath(dst),
+    )
 
 
 @dataclass(frozen=True)
@@ -162,8 +185,7 @@ def original_mistake() -> Mistake:
             "`-k` takes a password, not a file name; openssl uses the text after it as the password.",
             "`fileb://` is AWS CLI syntax for reading a binary file into a parameter; openssl does not know it.",
             "So the command works even when datakeyPlainText.txt does not exist.",
-            "Anyone who has read the workshop knows that password and can decrypt the file: "
-            "KMS protected nothing.",
+            "Anyone who has read the workshop knows that password and can decrypt the file: KMS protected nothing.",
             "openssl turns the password into a key with a single round of hashing, and warns "
             "'deprecated key derivation used'.",
         ),

@@ -46,8 +46,11 @@ def _keep(bucket: str, key: str, kept: tuple[str, dict, bytes]) -> None:
 
     store = records_store()
     if store is not None:
-        store.put_record(_RECORD_KIND, f"{bucket}/{key}",
-                         {"key_arn": kept[0], "context": kept[1], "blob": base64.b64encode(kept[2]).decode()})
+        store.put_record(
+            _RECORD_KIND,
+            f"{bucket}/{key}",
+            {"key_arn": kept[0], "context": kept[1], "blob": base64.b64encode(kept[2]).decode()},
+        )
 
 
 def _kept(bucket: str, key: str) -> tuple[str, dict, bytes] | None:

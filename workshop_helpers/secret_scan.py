@@ -84,9 +84,7 @@ try:
     from detect_secrets.settings import transient_settings
     from detect_secrets.util.path import convert_local_os_path
 except ImportError as error:  # pragma: no cover - a missing test dependency
-    raise ImportError(
-        "the secret scan needs detect-secrets, a test dependency: pip install -e '.[test]'"
-    ) from error
+    raise ImportError("the secret scan needs detect-secrets, a test dependency: pip install -e '.[test]'") from error
 
 from . import secret_scan_plugins as plugins
 
@@ -97,9 +95,9 @@ ALLOWED_ACCOUNTS = frozenset({MOTO_ACCOUNT, "111122223333", "444455556666"})
 #: Made-up access key ids the tests use on purpose (not real keys: see where they appear).
 ALLOWED_ACCESS_KEY_IDS = frozenset(
     {
-        "AKIAABCDEFGHIJKLMNOP",  # tests/test_audit.py: masking an access key id
-        "AKIAMADEUPWORKSHOP01",  # tests/test_fidelity_iam.py: an unknown key acts as root
-        "AKIAZZZZZZZZZZZZZZZZ",  # tests/test_class_security.py: a key id no endpoint issued
+        "AKIAABCDEFGHIJKLMNOP",  # tests/unit/test_audit.py: masking an access key id
+        "AKIAMADEUPWORKSHOP01",  # tests/unit/test_fidelity_iam.py: an unknown key acts as root
+        "AKIAZZZZZZZZZZZZZZZZ",  # tests/integration/test_class_security.py: a key id no endpoint issued
     }
 )
 
@@ -187,7 +185,13 @@ def _excerpt(kind: str, value: str, detectors: list[str]) -> str:
     if kind == "account-id":
         return f"account {value} {by}"  # an account id is not a secret: say which one
     if kind == "data-key":
-        form = "64 hex digits" if len(value) == 64 else "base64 of 32 bytes" if value.endswith("=") else "unpadded base64 of 32 bytes"
+        form = (
+            "64 hex digits"
+            if len(value) == 64
+            else "base64 of 32 bytes"
+            if value.endswith("=")
+            else "unpadded base64 of 32 bytes"
+        )
         return f"{form} {_redact(value)} {by}"
     return f"{_redact(value)} {by}"
 
@@ -210,7 +214,9 @@ def notebook_outputs(nb: dict) -> Iterator[tuple[str, str, str]]:
             if kind == "stream":
                 yield f"{label} ({output.get('name', 'stream')})", ".txt", _as_text(output.get("text", ""))
             elif kind == "error":
-                text = f"{output.get('ename', '')}: {output.get('evalue', '')}\n" + "\n".join(output.get("traceback", []))
+                text = f"{output.get('ename', '')}: {output.get('evalue', '')}\n" + "\n".join(
+                    output.get("traceback", [])
+                )
                 yield f"{label} (error)", ".txt", text
             for mime, value in (output.get("data") or {}).items():
                 if mime in TEXT_OUTPUT_TYPES:
@@ -261,7 +267,9 @@ class _Target:
 def _register_own_plugins() -> None:
     """detect-secrets finds custom plugins through the settings' ``path`` the first time it
     maps plugin names to classes, and caches that map: add ours should it already exist."""
-    if not {plugins.SECRET_ACCESS_KEY, plugins.ACCOUNT_ID, plugins.DATA_KEY} <= set(get_mapping_from_secret_type_to_class()):
+    if not {plugins.SECRET_ACCESS_KEY, plugins.ACCOUNT_ID, plugins.DATA_KEY} <= set(
+        get_mapping_from_secret_type_to_class()
+    ):
         _initialize_plugins.from_file(str(_PLUGINS_FILE))
 
 
@@ -331,7 +339,9 @@ def _scan(files: list[tuple[Path, str]]) -> list[Finding]:
     findings = []
     for (_order, where, kind, value), names in detectors.items():
         if kind == "account-state":
-            findings.append(Finding(where, kind, "a simulated account's state or key material; keep it out of the repository"))
+            findings.append(
+                Finding(where, kind, "a simulated account's state or key material; keep it out of the repository")
+            )
         else:
             findings.append(Finding(where, kind, _excerpt(kind, value, sorted(set(names)))))
     return findings
@@ -342,8 +352,18 @@ def scan_file(path: Path, shown: str | None = None) -> list[Finding]:
     return _scan([(Path(path), shown or str(path))])
 
 
-_WALK_SKIP = {".git", ".venv", "venv", "__pycache__", "node_modules", ".pytest_cache", ".ipynb_checkpoints",
-              "workshop-data", "build", "dist"}
+_WALK_SKIP = {
+    ".git",
+    ".venv",
+    "venv",
+    "__pycache__",
+    "node_modules",
+    ".pytest_cache",
+    ".ipynb_checkpoints",
+    "workshop-data",
+    "build",
+    "dist",
+}
 
 
 def repository_files(root: Path) -> list[Path]:
@@ -354,7 +374,9 @@ def repository_files(root: Path) -> list[Path]:
     try:
         listed = subprocess.run(
             ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=root, capture_output=True, check=True,
+            cwd=root,
+            capture_output=True,
+            check=True,
         ).stdout
     except (OSError, subprocess.CalledProcessError):
         files = []

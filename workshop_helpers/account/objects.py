@@ -47,8 +47,14 @@ class StoredBody:
     """A FakeKey's buffer: the file-like calls moto makes (seek, read, truncate, write,
     close), over bytes that are read from the account file when first needed."""
 
-    def __init__(self, digest: str, size: int, read_chunks: Callable[[str, int], Iterator[bytes]] | None = None,
-                 file=None, spool: int = SPOOL):
+    def __init__(
+        self,
+        digest: str,
+        size: int,
+        read_chunks: Callable[[str, int], Iterator[bytes]] | None = None,
+        file=None,
+        spool: int = SPOOL,
+    ):
         self.digest: str | None = digest  # None once written to: hashed again when next saved
         self.size = size
         self._read_chunks = read_chunks
@@ -187,8 +193,9 @@ class Bodies:
     def keep(conn: sqlite3.Connection, name: str, account: str, bodies: dict[str, StoredBody]) -> None:
         """Inside the write of snapshot (`name`, `account`), which refers to `bodies`: store
         those the file lacks, and delete those no snapshot refers to any more."""
-        before = {d for (d,) in conn.execute(
-            "SELECT digest FROM object_refs WHERE name = ? AND account = ?", (name, account))}
+        before = {
+            d for (d,) in conn.execute("SELECT digest FROM object_refs WHERE name = ? AND account = ?", (name, account))
+        }
         for digest in bodies.keys() - before:
             conn.execute("INSERT INTO object_refs VALUES (?, ?, ?)", (name, account, digest))
             if conn.execute("SELECT 1 FROM object_bodies WHERE digest = ? AND part = 0", (digest,)).fetchone():
@@ -196,8 +203,9 @@ class Bodies:
             _write(conn, digest, bodies[digest].chunks())
         dropped = before - bodies.keys()
         for digest in dropped:
-            conn.execute("DELETE FROM object_refs WHERE name = ? AND account = ? AND digest = ?",
-                         (name, account, digest))
+            conn.execute(
+                "DELETE FROM object_refs WHERE name = ? AND account = ? AND digest = ?", (name, account, digest)
+            )
             if not conn.execute("SELECT 1 FROM object_refs WHERE digest = ? LIMIT 1", (digest,)).fetchone():
                 conn.execute("DELETE FROM object_bodies WHERE digest = ?", (digest,))
         if dropped:

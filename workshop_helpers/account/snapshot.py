@@ -45,7 +45,7 @@ def _backend_dict(service: str):
     from ..fidelity import load_service
 
     load_service(service)  # EC2 and S3 load on first use: their internals are checked first
-    return get_backend(service)
+    return get_backend(service)  # type: ignore[call-overload]  # moto types it per literal name
 
 
 def live_backends(service: str) -> dict[tuple[str, str], Any]:
@@ -185,10 +185,12 @@ def dump(service: str, account: str) -> Snapshot:
         return _dumps({name: getattr(bd, name) for name in _SHARED.get(service, ())})
     left_out = _LEFT_OUT.get(service, frozenset())
     regions = dict.get(_backend_dict(service), account) or {}
-    return _dumps({
-        region: {name: value for name, value in vars(backend).items() if name not in left_out}
-        for region, backend in list(dict.items(regions))
-    })
+    return _dumps(
+        {
+            region: {name: value for name, value in vars(backend).items() if name not in left_out}
+            for region, backend in list(dict.items(regions))
+        }
+    )
 
 
 def has_shared(service: str) -> bool:

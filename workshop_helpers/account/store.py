@@ -50,13 +50,16 @@ RESET_HINT = "python -m workshop_helpers reset"
 MAX_TRAIL = 50_000  # the oldest records go beyond this, as CloudTrail keeps 90 days
 WAL_KEPT = 4 << 20  # the write-ahead log is cut back to this after a checkpoint (a big object passed through it)
 
-_SCHEMA = """
+_SCHEMA = (
+    """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS services (name TEXT NOT NULL, account TEXT NOT NULL, generation INTEGER NOT NULL,
                                      data BLOB NOT NULL, PRIMARY KEY (name, account));
 CREATE TABLE IF NOT EXISTS trail (seq INTEGER PRIMARY KEY AUTOINCREMENT, origin TEXT NOT NULL, record TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS records (kind TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, PRIMARY KEY (kind, id));
-""" + objects.SCHEMA
+"""
+    + objects.SCHEMA
+)
 _TABLES = {"meta", "services", "trail", "records", *objects.TABLES}
 
 
@@ -225,8 +228,10 @@ class Store:
                 moved = snapshot.with_bodies_outside(bytes(data))
             except Exception as exc:  # noqa: BLE001 - any failure is reported, never raised
                 raise unreadable(self.directory, f"the s3 snapshot: {type(exc).__name__}") from None
-            conn.execute("UPDATE services SET data = ?, generation = generation + 1 WHERE name = ? AND account = ?",
-                         (moved, name, account))
+            conn.execute(
+                "UPDATE services SET data = ?, generation = generation + 1 WHERE name = ? AND account = ?",
+                (moved, name, account),
+            )
             objects.Bodies.keep(conn, name, account, moved.bodies)
         return "3"
 
@@ -238,19 +243,23 @@ class Store:
                 "(another process is writing to it); try again."
             )
         if "disk is full" in text or "disk I/O" in text:
-            return StateError(f"cannot write the simulated account in {self.directory} ({text}); free some space and try again.")
+            return StateError(
+                f"cannot write the simulated account in {self.directory} ({text}); free some space and try again."
+            )
         return unreadable(self.directory, text)
 
     @property
     def conn(self) -> sqlite3.Connection:
         if self._pid != os.getpid():  # a forked child must not share the parent's connection
             self._connect()
+        assert self._conn is not None  # _connect() made it
         return self._conn
 
     @property
     def reader(self) -> sqlite3.Connection:
         if self._pid != os.getpid():
             self._connect()
+        assert self._reader is not None
         return self._reader
 
     def close(self) -> None:
@@ -327,6 +336,7 @@ class Store:
             seq = conn.execute(
                 "INSERT INTO trail (origin, record) VALUES (?, ?)", (origin, json.dumps(record, default=str))
             ).lastrowid
+            assert seq is not None  # an INSERT always has a rowid
             if seq % 1000 == 0:
                 conn.execute("DELETE FROM trail WHERE seq <= ?", (seq - MAX_TRAIL,))
         return seq

@@ -59,8 +59,8 @@ def _record_accounts() -> None:
             _touched.accounts.add(account)
         return account
 
-    get_current_account._kms_workshop_records = True
-    BaseResponse.get_current_account = get_current_account
+    get_current_account._kms_workshop_records = True  # type: ignore[attr-defined]
+    BaseResponse.get_current_account = get_current_account  # type: ignore[method-assign]
 
 
 class _Held(threading.local):
@@ -172,8 +172,13 @@ class Account:
                 with self._locked([account]):
                     self._load(service, account, generation)
 
-    def run(self, service: str | None, changes: bool, call: Callable[[], Any],
-            accounts: Callable[[], set[str]] | None = None) -> Any:
+    def run(
+        self,
+        service: str | None,
+        changes: bool,
+        call: Callable[[], Any],
+        accounts: Callable[[], set[str]] | None = None,
+    ) -> Any:
         """`call()` (one request) against the current account; saved after if it `changes`.
 
         `accounts()` names the accounts the request is for (asked once IAM is current);
@@ -183,18 +188,19 @@ class Account:
         from ..fidelity import load_service
 
         load_service(service)  # loaded on its first request (EC2, S3): refresh() then loads its snapshots
-        chosen = None
+        chosen: list[str] | None = None
         if accounts is not None:
             self._catch_up()
-            chosen = set(accounts())
+            named = set(accounts())
             if snapshot.has_shared(service):
-                chosen.add(snapshot.SHARED)
-            chosen = sorted(chosen)
+                named.add(snapshot.SHARED)
+            chosen = sorted(named)
         with self._locked(chosen):
             self.refresh(chosen)
             if not changes:
                 return call()
-            _touched.accounts = touched = set()
+            touched: set[str] = set()
+            _touched.accounts = touched
             try:
                 result = call()
             except BaseException:
@@ -215,8 +221,10 @@ class Account:
                 # Only the accounts whose locks are held, which refresh() made current.
                 dumped += [("iam", account, snapshot.dump("iam", account)) for account in chosen]
             with self.store.write() as conn:
-                generations = [(kind, account, self.store.put_snapshot(conn, kind, account, data))
-                               for kind, account, data in dumped]
+                generations = [
+                    (kind, account, self.store.put_snapshot(conn, kind, account, data))
+                    for kind, account, data in dumped
+                ]
             self._loaded.update(((kind, account), generation) for kind, account, generation in generations)
             return result
 
@@ -309,11 +317,15 @@ def install_in_process() -> None:
             if account is None:
                 return original(self, request)
             service, _operation, changes = requests.classify(request.method, request.headers, request.url, request.body)
-            return account.run(service, changes, lambda: original(self, request),
-                               lambda: requests.accounts_of(service, request.headers, request.url, request.body))
+            return account.run(
+                service,
+                changes,
+                lambda: original(self, request),
+                lambda: requests.accounts_of(service, request.headers, request.url, request.body),
+            )
 
-        process_request.__wrapped__ = original  # internals.py checks moto's own
-        BotocoreStubber.process_request = process_request
+        process_request.__wrapped__ = original  # type: ignore[attr-defined]  # internals.py checks moto's own
+        BotocoreStubber.process_request = process_request  # type: ignore[method-assign]
         _patched = True
 
 
@@ -366,6 +378,8 @@ def _state_error(start_response, message: str):
     import json
 
     body = json.dumps({"__type": "KMSInternalException", "message": message}).encode()
-    start_response("500 Internal Server Error", [("Content-Type", "application/x-amz-json-1.1"),
-                                                 ("Content-Length", str(len(body)))])
+    start_response(
+        "500 Internal Server Error",
+        [("Content-Type", "application/x-amz-json-1.1"), ("Content-Length", str(len(body)))],
+    )
     return [body]

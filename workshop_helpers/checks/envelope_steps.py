@@ -29,18 +29,22 @@ def _is_bytes(value) -> bool:
 def check_key_origin(origin, expiration_model) -> CheckResult:
     """Exercise 01: the ImportedCMK's Origin and ExpirationModel, as describe_key reports them."""
     if origin is None or expiration_model is None:
-        return _hint("call kms.describe_key(KeyId='alias/ImportedCMK') and read 'Origin' and "
-                     "'ExpirationModel' from response['KeyMetadata'].")
+        return _hint(
+            "call kms.describe_key(KeyId='alias/ImportedCMK') and read 'Origin' and "
+            "'ExpirationModel' from response['KeyMetadata']."
+        )
     if str(origin) != "EXTERNAL":
         if str(origin) == "AWS_KMS":
-            return _hint("AWS_KMS is the origin of keys whose material KMS made itself; this key's "
-                         "material came from you.")
+            return _hint(
+                "AWS_KMS is the origin of keys whose material KMS made itself; this key's material came from you."
+            )
         return _hint("look at KeyMetadata['Origin'] of the ImportedCMK (alias/ImportedCMK).")
     if str(expiration_model) != "KEY_MATERIAL_DOES_NOT_EXPIRE":
-        return _hint("the Origin is right; now read KeyMetadata['ExpirationModel']: which "
-                     "ExpirationModel did import_key_material use?")
-    return _passed("the key material came from outside KMS (EXTERNAL) and was imported without "
-                   "an expiry date.")
+        return _hint(
+            "the Origin is right; now read KeyMetadata['ExpirationModel']: which "
+            "ExpirationModel did import_key_material use?"
+        )
+    return _passed("the key material came from outside KMS (EXTERNAL) and was imported without an expiry date.")
 
 
 # --- 02: data keys -----------------------------------------------------------------------
@@ -53,22 +57,29 @@ def check_data_key_exercise(response) -> CheckResult:
     from botocore.exceptions import ClientError
 
     if not isinstance(response, dict) or "CiphertextBlob" not in response:
-        return _hint("pass the whole response of kms.generate_data_key(...) (a dict with "
-                     "'CiphertextBlob', 'Plaintext' and 'KeyId').")
+        return _hint(
+            "pass the whole response of kms.generate_data_key(...) (a dict with "
+            "'CiphertextBlob', 'Plaintext' and 'KeyId')."
+        )
     plaintext = response.get("Plaintext")
     if not _is_bytes(plaintext):
-        return _hint("the response has no plaintext key: use generate_data_key, not "
-                     "generate_data_key_without_plaintext, for this exercise.")
+        return _hint(
+            "the response has no plaintext key: use generate_data_key, not "
+            "generate_data_key_without_plaintext, for this exercise."
+        )
     if len(plaintext) != 16:
-        return _hint(f"the data key has {len(plaintext) * 8} bits; ask for 128 with "
-                     "KeySpec='AES_128' (or NumberOfBytes=16).")
+        return _hint(
+            f"the data key has {len(plaintext) * 8} bits; ask for 128 with KeySpec='AES_128' (or NumberOfBytes=16)."
+        )
     try:
         back = _kms().decrypt(CiphertextBlob=response["CiphertextBlob"], EncryptionContext=EXERCISE_02_CONTEXT)
     except ClientError as exc:
         if error_code(exc) == "InvalidCiphertextException":
-            return _hint("the encrypted key does not decrypt with the context "
-                         "{'project': 'workshop', 'team': 'blue'}: pass exactly these two pairs as "
-                         "EncryptionContext.")
+            return _hint(
+                "the encrypted key does not decrypt with the context "
+                "{'project': 'workshop', 'team': 'blue'}: pass exactly these two pairs as "
+                "EncryptionContext."
+            )
         return _hint(f"KMS could not decrypt the encrypted key ({error_code(exc)}).")
     same = bytes(back.pop("Plaintext")) == bytes(plaintext)
     if not same:
@@ -90,28 +101,36 @@ def check_hand_encryption(sealed, data_key) -> CheckResult:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     if not _is_bytes(sealed):
-        return _hint("build nonce + AESGCM(key).encrypt(nonce, b'attack at dawn', None), with the "
-                     "plaintext data key you pass as the second argument (exercise_key in notebook 03) "
-                     "and a fresh 12-byte nonce (os.urandom(12)).")
+        return _hint(
+            "build nonce + AESGCM(key).encrypt(nonce, b'attack at dawn', None), with the "
+            "plaintext data key you pass as the second argument (exercise_key in notebook 03) "
+            "and a fresh 12-byte nonce (os.urandom(12))."
+        )
     if not _is_bytes(data_key) or len(data_key) not in (16, 24, 32):
         return _hint("pass the plaintext data key (bytes) as the second argument.")
     sealed = bytes(sealed)
     expected_len = fixtures.GCM_NONCE_BYTES + len(EXERCISE_03_MESSAGE) + 16
     if len(sealed) != expected_len:
-        return _hint(f"expected {expected_len} bytes (12 of nonce, {len(EXERCISE_03_MESSAGE)} of "
-                     f"ciphertext, 16 of tag), got {len(sealed)}: did you put the nonce in front?")
-    nonce = sealed[:fixtures.GCM_NONCE_BYTES]
+        return _hint(
+            f"expected {expected_len} bytes (12 of nonce, {len(EXERCISE_03_MESSAGE)} of "
+            f"ciphertext, 16 of tag), got {len(sealed)}: did you put the nonce in front?"
+        )
+    nonce = sealed[: fixtures.GCM_NONCE_BYTES]
     if len(set(nonce)) == 1:
         # A fixed nonce decrypts today, but the next message under this key would reuse it,
         # and two GCM messages under one key and one nonce give away both plaintexts' XOR
         # and the means to forge tags.
-        return _hint(f"the nonce is {nonce.hex()}, a fixed value: under one key a nonce must never "
-                     "repeat, so make a fresh one for every message with os.urandom(12).")
+        return _hint(
+            f"the nonce is {nonce.hex()}, a fixed value: under one key a nonce must never "
+            "repeat, so make a fresh one for every message with os.urandom(12)."
+        )
     try:
         opened = AESGCM(bytes(data_key)).decrypt(sealed[:12], sealed[12:], None)
     except InvalidTag:
-        return _hint("it does not decrypt under this data key: encrypt with AESGCM(data_key), "
-                     "no associated data (None), and put the 12-byte nonce first.")
+        return _hint(
+            "it does not decrypt under this data key: encrypt with AESGCM(data_key), "
+            "no associated data (None), and put the 12-byte nonce first."
+        )
     if opened != EXERCISE_03_MESSAGE:
         return _hint(f"it decrypts, but to {opened!r} instead of {EXERCISE_03_MESSAGE!r}.")
     return _passed("12 bytes of nonce, the ciphertext and a 16-byte tag: AES-GCM adds 28 bytes.")
@@ -123,14 +142,16 @@ def check_hand_encryption(sealed, data_key) -> CheckResult:
 def check_recovered_secret(text) -> CheckResult:
     """Exercise 04: the secret text recovered from notebook 03's envelope file."""
     if text is None:
-        return _hint("decrypt workshop-data/samplesecret.txt.envelope with "
-                     "envelope.decrypt_bytes(..., encryption_context={'project': 'workshop'}, key_id=key.arn).")
+        return _hint(
+            "decrypt workshop-data/samplesecret.txt.envelope with "
+            "envelope.decrypt_bytes(..., encryption_context={'project': 'workshop'}, key_id=key.arn)."
+        )
     if _is_bytes(text):
-        return _hint("that is bytes, and the exercise asks for the text (a str): decode it, "
-                     "for example with .decode('utf-8').")
-    if str(text) != fixtures.sample_secret_text():   # the text written in notebook 03 (or the default)
-        return _hint("that is not the text of samplesecret.txt: pass what decrypt_bytes returned, "
-                     "decoded as UTF-8.")
+        return _hint(
+            "that is bytes, and the exercise asks for the text (a str): decode it, for example with .decode('utf-8')."
+        )
+    if str(text) != fixtures.sample_secret_text():  # the text written in notebook 03 (or the default)
+        return _hint("that is not the text of samplesecret.txt: pass what decrypt_bytes returned, decoded as UTF-8.")
     return _passed("the secret text is back: the KMS key decrypted the data key, the data key the file.")
 
 
@@ -151,8 +172,10 @@ def check_refusals(answers) -> CheckResult:
     wrong = [k for k, shown in REFUSALS.items() if str(answers.get(k, "")).strip() not in shown]
     if wrong:
         first = wrong[0]
-        return _hint(f"look again at what happened for {first!r} in the cells above "
-                     f"({len(REFUSALS) - len(wrong)} of {len(REFUSALS)} right).")
+        return _hint(
+            f"look again at what happened for {first!r} in the cells above "
+            f"({len(REFUSALS) - len(wrong)} of {len(REFUSALS)} right)."
+        )
     return _passed("the context and the key are checked by KMS, the file's integrity by AES-GCM.")
 
 
@@ -170,15 +193,19 @@ def check_direct_encryption(blob) -> CheckResult:
     if isinstance(blob, dict):
         return _hint("pass response['CiphertextBlob'], not the whole response.")
     if not _is_bytes(blob):
-        return _hint("call kms.encrypt(KeyId='alias/ImportedCMK', Plaintext=b'The answer is 42', "
-                     "EncryptionContext=...) and pass its 'CiphertextBlob'.")
+        return _hint(
+            "call kms.encrypt(KeyId='alias/ImportedCMK', Plaintext=b'The answer is 42', "
+            "EncryptionContext=...) and pass its 'CiphertextBlob'."
+        )
     kms = _kms()
     try:
         back = kms.decrypt(CiphertextBlob=bytes(blob), EncryptionContext=EXERCISE_07_CONTEXT)
     except ClientError as exc:
         if error_code(exc) == "InvalidCiphertextException":
-            return _hint("KMS refuses it with the context {'project': 'kmsworkshop', 'purpose': "
-                         "'exercise'}: use exactly these two pairs when encrypting.")
+            return _hint(
+                "KMS refuses it with the context {'project': 'kmsworkshop', 'purpose': "
+                "'exercise'}: use exactly these two pairs when encrypting."
+            )
         return _hint(f"KMS could not decrypt it ({error_code(exc)}).")
     plaintext = bytes(back.pop("Plaintext"))
     if plaintext != EXERCISE_07_MESSAGE:
@@ -192,8 +219,10 @@ def check_direct_encryption(blob) -> CheckResult:
 def check_cleanup_quiz(minimum_days, state) -> CheckResult:
     """Exercise 08: the shortest deletion waiting period, and the key's state meanwhile."""
     if minimum_days is None or state is None:
-        return _hint("two answers: the smallest PendingWindowInDays KMS accepts, and the "
-                     "KeyState that kms.describe_key(KeyId=key.key_id) reports after the cleanup.")
+        return _hint(
+            "two answers: the smallest PendingWindowInDays KMS accepts, and the "
+            "KeyState that kms.describe_key(KeyId=key.key_id) reports after the cleanup."
+        )
     try:
         days = int(minimum_days)
     except (TypeError, ValueError):

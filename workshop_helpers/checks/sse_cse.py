@@ -1,7 +1,7 @@
 """Self-checks for the exercises of notebooks 05 (server-side) and 06 (client-side).
 
 Worked solutions: notebooks/solutions/ex05_calls_for_volume.py and
-notebooks/solutions/ex06_decrypt_expecting.py (tested by tests/test_solutions_sse_cse.py).
+notebooks/solutions/ex06_decrypt_expecting.py (tested by tests/unit/test_solutions_sse_cse.py).
 """
 
 from __future__ import annotations
@@ -21,7 +21,10 @@ def _record(name: str, context: dict | None = None, *, grant: bool = False, fail
     if failed:
         params = None
     elif grant:
-        params = {"keyId": "arn:aws:kms:eu-west-1:111122223333:key/k", "constraints": {"encryptionContextSubset": context}}
+        params = {
+            "keyId": "arn:aws:kms:eu-west-1:111122223333:key/k",
+            "constraints": {"encryptionContextSubset": context},
+        }
     else:
         params = {"keyId": "arn:aws:kms:eu-west-1:111122223333:key/k", "encryptionContext": context}
     record = {"eventSource": "kms.amazonaws.com", "eventName": name, "requestParameters": params}
@@ -87,8 +90,10 @@ def check_calls_for_volume(calls_for_volume, *, records=None, volume_id: str | N
             "a GenerateDataKeyWithoutPlaintext, a CreateGrant and a Decrypt for it (on the aws "
             "backend they are only in the real CloudTrail)."
         )
-    return _passed(f"your function finds the {len(mine)} KMS calls made for {volume_id}: this is how "
-                   "CloudTrail is searched by encryption context.")
+    return _passed(
+        f"your function finds the {len(mine)} KMS calls made for {volume_id}: this is how "
+        "CloudTrail is searched by encryption context."
+    )
 
 
 # --- 06: checking the encryption context on decrypt --------------------------------------

@@ -69,8 +69,10 @@ def _xml(text: str) -> str:
 
 
 def _respond(start_response, status: str, content_type: str, body: bytes) -> list[bytes]:
-    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body))),
-                            ("x-amzn-RequestId", str(uuid.uuid4()))])
+    start_response(
+        status,
+        [("Content-Type", content_type), ("Content-Length", str(len(body))), ("x-amzn-RequestId", str(uuid.uuid4()))],
+    )
     return [body]
 
 
@@ -80,22 +82,28 @@ def _json_error(start_response, status: str, code: str, message: str) -> list[by
 
 
 def _query_error(start_response, status: str, code: str, message: str) -> list[bytes]:
-    body = (f'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
-            f"<Code>{code}</Code><Message>{_xml(message)}</Message></Error>"
-            f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>").encode()
+    body = (
+        f'<ErrorResponse xmlns="https://iam.amazonaws.com/doc/2010-05-08/"><Error><Type>Sender</Type>'
+        f"<Code>{code}</Code><Message>{_xml(message)}</Message></Error>"
+        f"<RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>"
+    ).encode()
     return _respond(start_response, status, "text/xml", body)
 
 
 def _s3_error(start_response, status: str, code: str, message: str, access_key: str | None = None) -> list[bytes]:
     extra = f"<AWSAccessKeyId>{_xml(access_key)}</AWSAccessKeyId>" if access_key else ""
-    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{_xml(message)}</Message>'
-            f"{extra}<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>").encode()
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{_xml(message)}</Message>'
+        f"{extra}<RequestId>{uuid.uuid4().hex[:16].upper()}</RequestId></Error>"
+    ).encode()
     return _respond(start_response, status, "application/xml", body)
 
 
 def _ec2_error(start_response, status: str, code: str, message: str) -> list[bytes]:
-    body = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
-            f"<Message>{_xml(message)}</Message></Error></Errors><RequestID>{uuid.uuid4()}</RequestID></Response>").encode()
+    body = (
+        f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>{code}</Code>'
+        f"<Message>{_xml(message)}</Message></Error></Errors><RequestID>{uuid.uuid4()}</RequestID></Response>"
+    ).encode()
     return _respond(start_response, status, "text/xml", body)
 
 
@@ -112,10 +120,14 @@ def _form_fields(environ, peek: bool) -> dict[str, str]:
     stream = environ.get("wsgi.input")
     if hasattr(stream, "getvalue"):  # already read (by account.wsgi, or an earlier peek)
         body = stream.getvalue()
-    elif (peek and environ.get("REQUEST_METHOD") == "POST"
-          and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
-          and (environ.get("CONTENT_LENGTH") or "0").isdigit()
-          and 0 < int(environ.get("CONTENT_LENGTH") or 0) <= UNSIGNED_PEEK and stream is not None):
+    elif (
+        peek
+        and environ.get("REQUEST_METHOD") == "POST"
+        and environ.get("CONTENT_TYPE", "").startswith("application/x-www-form-urlencoded")
+        and (environ.get("CONTENT_LENGTH") or "0").isdigit()
+        and 0 < int(environ.get("CONTENT_LENGTH") or 0) <= UNSIGNED_PEEK
+        and stream is not None
+    ):
         body = stream.read(int(environ["CONTENT_LENGTH"]))
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body))
@@ -149,11 +161,20 @@ def refuse_unknown_key(environ, start_response, service: str | None, access_key:
     if _is_kms(environ) or service in ("kms", "json"):
         return _json_error(start_response, "400 Bad Request", "UnrecognizedClientException", INVALID_TOKEN)
     if service == "s3":
-        return _s3_error(start_response, "403 Forbidden", "InvalidAccessKeyId",
-                         "The AWS Access Key Id you provided does not exist in our records.", access_key)
+        return _s3_error(
+            start_response,
+            "403 Forbidden",
+            "InvalidAccessKeyId",
+            "The AWS Access Key Id you provided does not exist in our records.",
+            access_key,
+        )
     if service == "ec2":
-        return _ec2_error(start_response, "401 Unauthorized", "AuthFailure",
-                          "AWS was not able to validate the provided access credentials")
+        return _ec2_error(
+            start_response,
+            "401 Unauthorized",
+            "AuthFailure",
+            "AWS was not able to validate the provided access credentials",
+        )
     if environ.get("HTTP_X_AMZ_TARGET"):  # another JSON service
         return _json_error(start_response, "400 Bad Request", "UnrecognizedClientException", INVALID_TOKEN)
     return _query_error(start_response, "403 Forbidden", "InvalidClientTokenId", INVALID_TOKEN)
@@ -161,44 +182,81 @@ def refuse_unknown_key(environ, start_response, service: str | None, access_key:
 
 def refuse_unsigned(environ, start_response, service: str | None) -> list[bytes]:
     if _is_kms(environ) or service in ("kms", "json"):
-        return _json_error(start_response, "400 Bad Request", "MissingAuthenticationTokenException",
-                           "Missing Authentication Token")
+        return _json_error(
+            start_response, "400 Bad Request", "MissingAuthenticationTokenException", "Missing Authentication Token"
+        )
     if service == "s3" or service is None:
         return _s3_error(start_response, "403 Forbidden", "AccessDenied", "Access Denied")
     if service == "ec2":
-        return _ec2_error(start_response, "401 Unauthorized", "AuthFailure",
-                          "AWS was not able to validate the provided access credentials")
-    return _query_error(start_response, "403 Forbidden", "MissingAuthenticationToken",
-                        "Request is missing Authentication Token")
+        return _ec2_error(
+            start_response,
+            "401 Unauthorized",
+            "AuthFailure",
+            "AWS was not able to validate the provided access credentials",
+        )
+    return _query_error(
+        start_response, "403 Forbidden", "MissingAuthenticationToken", "Request is missing Authentication Token"
+    )
 
 
 # Each refusal of the credential reader (fidelity/credentials.py), as each kind of service
 # answers it: (KMS and other JSON APIs, IAM/STS and other query APIs, EC2, S3), each
 # (HTTP status, code), None for the message the reader gave.
 _ANSWERS = {
-    credentials.SIGV2: (("400 Bad Request", "IncompleteSignatureException"), ("400 Bad Request", "IncompleteSignature"),
-                        ("400 Bad Request", "IncompleteSignature"), ("400 Bad Request", "InvalidRequest")),
-    credentials.MALFORMED: (("400 Bad Request", "IncompleteSignatureException"),
-                            ("400 Bad Request", "IncompleteSignature"), ("400 Bad Request", "IncompleteSignature"),
-                            ("400 Bad Request", "AuthorizationHeaderMalformed")),
-    credentials.TWO_MECHANISMS: (("400 Bad Request", "IncompleteSignatureException"),
-                                 ("400 Bad Request", "IncompleteSignature"), ("400 Bad Request", "IncompleteSignature"),
-                                 ("400 Bad Request", "InvalidArgument")),
-    credentials.NO_DATE: (("400 Bad Request", "IncompleteSignatureException"),
-                          ("400 Bad Request", "IncompleteSignature"), ("400 Bad Request", "IncompleteSignature"),
-                          ("403 Forbidden", "AccessDenied")),
-    credentials.BAD_TOKEN: (("400 Bad Request", "UnrecognizedClientException"),
-                            ("403 Forbidden", "InvalidClientTokenId"), ("401 Unauthorized", "AuthFailure"),
-                            ("400 Bad Request", "InvalidToken")),
-    credentials.MISMATCH: (("400 Bad Request", "InvalidSignatureException"), ("403 Forbidden", "SignatureDoesNotMatch"),
-                           ("401 Unauthorized", "AuthFailure"), ("403 Forbidden", "SignatureDoesNotMatch")),
-    credentials.BODY_HASH: (("400 Bad Request", "InvalidSignatureException"),
-                            ("403 Forbidden", "SignatureDoesNotMatch"), ("401 Unauthorized", "AuthFailure"),
-                            ("400 Bad Request", "XAmzContentSHA256Mismatch")),
-    credentials.SKEWED: (("400 Bad Request", "InvalidSignatureException"), ("403 Forbidden", "SignatureDoesNotMatch"),
-                         ("403 Forbidden", "SignatureDoesNotMatch"), ("403 Forbidden", "RequestTimeTooSkewed")),
-    credentials.EXPIRED: (("400 Bad Request", "InvalidSignatureException"), ("403 Forbidden", "SignatureDoesNotMatch"),
-                          ("403 Forbidden", "SignatureDoesNotMatch"), ("403 Forbidden", "AccessDenied")),
+    credentials.SIGV2: (
+        ("400 Bad Request", "IncompleteSignatureException"),
+        ("400 Bad Request", "IncompleteSignature"),
+        ("400 Bad Request", "IncompleteSignature"),
+        ("400 Bad Request", "InvalidRequest"),
+    ),
+    credentials.MALFORMED: (
+        ("400 Bad Request", "IncompleteSignatureException"),
+        ("400 Bad Request", "IncompleteSignature"),
+        ("400 Bad Request", "IncompleteSignature"),
+        ("400 Bad Request", "AuthorizationHeaderMalformed"),
+    ),
+    credentials.TWO_MECHANISMS: (
+        ("400 Bad Request", "IncompleteSignatureException"),
+        ("400 Bad Request", "IncompleteSignature"),
+        ("400 Bad Request", "IncompleteSignature"),
+        ("400 Bad Request", "InvalidArgument"),
+    ),
+    credentials.NO_DATE: (
+        ("400 Bad Request", "IncompleteSignatureException"),
+        ("400 Bad Request", "IncompleteSignature"),
+        ("400 Bad Request", "IncompleteSignature"),
+        ("403 Forbidden", "AccessDenied"),
+    ),
+    credentials.BAD_TOKEN: (
+        ("400 Bad Request", "UnrecognizedClientException"),
+        ("403 Forbidden", "InvalidClientTokenId"),
+        ("401 Unauthorized", "AuthFailure"),
+        ("400 Bad Request", "InvalidToken"),
+    ),
+    credentials.MISMATCH: (
+        ("400 Bad Request", "InvalidSignatureException"),
+        ("403 Forbidden", "SignatureDoesNotMatch"),
+        ("401 Unauthorized", "AuthFailure"),
+        ("403 Forbidden", "SignatureDoesNotMatch"),
+    ),
+    credentials.BODY_HASH: (
+        ("400 Bad Request", "InvalidSignatureException"),
+        ("403 Forbidden", "SignatureDoesNotMatch"),
+        ("401 Unauthorized", "AuthFailure"),
+        ("400 Bad Request", "XAmzContentSHA256Mismatch"),
+    ),
+    credentials.SKEWED: (
+        ("400 Bad Request", "InvalidSignatureException"),
+        ("403 Forbidden", "SignatureDoesNotMatch"),
+        ("403 Forbidden", "SignatureDoesNotMatch"),
+        ("403 Forbidden", "RequestTimeTooSkewed"),
+    ),
+    credentials.EXPIRED: (
+        ("400 Bad Request", "InvalidSignatureException"),
+        ("403 Forbidden", "SignatureDoesNotMatch"),
+        ("403 Forbidden", "SignatureDoesNotMatch"),
+        ("403 Forbidden", "AccessDenied"),
+    ),
 }
 _S3_MESSAGES = {
     credentials.SIGV2: "The authorization mechanism you have provided is not supported. Please use AWS4-HMAC-SHA256.",
@@ -282,7 +340,9 @@ CROSS_ACCOUNT_OPERATIONS = frozenset({
 })  # fmt: skip
 
 
-def cross_account(params: dict, action: str, caller: str, region: str, caller_arn: str) -> tuple[str | None, str | None]:
+def cross_account(
+    params: dict, action: str, caller: str, region: str, caller_arn: str
+) -> tuple[str | None, str | None]:
     """(AccessDeniedException message, None) or (None, the account to run the request in)
     for a KMS request that uses another account's key by key ARN, alias ARN or ciphertext;
     (None, None) for a request on the caller's own keys. A request that may be made across
@@ -308,8 +368,10 @@ def cross_account(params: dict, action: str, caller: str, region: str, caller_ar
     # not an operation KMS allows across accounts (or a ReEncrypt between two accounts,
     # which the simulation cannot run in one account): refused as the key policy would
     verb, key = foreign[0]
-    return (f"User: {caller_arn} is not authorized to perform: kms:{verb} on resource: {key.arn} "
-            f"because no resource-based policy allows the kms:{verb} action"), None
+    return (
+        f"User: {caller_arn} is not authorized to perform: kms:{verb} on resource: {key.arn} "
+        f"because no resource-based policy allows the kms:{verb} action"
+    ), None
 
 
 def _caller_arn(account_id: str, access_key: str) -> str:
@@ -363,16 +425,24 @@ def wrap(app: Callable) -> Callable:
         path = environ.get("PATH_INFO", "/")
         environ.pop("HTTP_X_MOTO_ACCOUNT_ID", None)
         if path.startswith("/moto-api"):
-            return _s3_error(start_response, "403 Forbidden", "AccessDenied",
-                             "moto's control API is closed on a class endpoint")
+            return _s3_error(
+                start_response, "403 Forbidden", "AccessDenied", "moto's control API is closed on a class endpoint"
+            )
         url = path + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else "")
-        headers = {"Authorization": environ.get("HTTP_AUTHORIZATION", ""),
-                   "X-Amz-Target": environ.get("HTTP_X_AMZ_TARGET", "")}
+        headers = {
+            "Authorization": environ.get("HTTP_AUTHORIZATION", ""),
+            "X-Amz-Target": environ.get("HTTP_X_AMZ_TARGET", ""),
+        }
         body = _body(environ)
         try:
-            claim = credentials.authenticate(environ.get("REQUEST_METHOD", "GET"), credentials.raw_path(environ),
-                                             environ.get("QUERY_STRING", ""), credentials.EnvironHeaders(environ),
-                                             body, issued_credentials)
+            claim = credentials.authenticate(
+                environ.get("REQUEST_METHOD", "GET"),
+                credentials.raw_path(environ),
+                environ.get("QUERY_STRING", ""),
+                credentials.EnvironHeaders(environ),
+                body,
+                issued_credentials,
+            )
         except credentials.Refused as refused:
             return refuse(environ, start_response, refused)
         operation = requests.operation_of(environ.get("REQUEST_METHOD", "GET"), headers, url, body)
@@ -393,8 +463,9 @@ def wrap(app: Callable) -> Callable:
         if service == "kms" or _is_kms(environ):
             params = _kms_params(body)
             record["context"] = bool(params.get("EncryptionContext"))
-            denial, key_account = cross_account(params, operation, account_id, claim.region,
-                                                _caller_arn(account_id, claim.access_key))
+            denial, key_account = cross_account(
+                params, operation, account_id, claim.region, _caller_arn(account_id, claim.access_key)
+            )
             if denial is not None:
                 record["outcome"] = "AccessDeniedException"
                 return _json_error(start_response, "400 Bad Request", "AccessDeniedException", denial)

@@ -115,8 +115,12 @@ def _has(counts: Counter, service: str, operation: str, context: bool | None, ou
         if len(parts) < 3 or not n:
             continue
         has_context = len(parts) == 4
-        if parts[0] == service and parts[1] == operation and parts[-1] == outcome and (
-                context is None or context == has_context):
+        if (
+            parts[0] == service
+            and parts[1] == operation
+            and parts[-1] == outcome
+            and (context is None or context == has_context)
+        ):
             return True
     return False
 
@@ -126,7 +130,8 @@ def steps_of(account_id: str, counts: Counter) -> dict[str, bool]:
     keys = [k for k in _kms_keys(account_id) if getattr(k, "key_manager", "CUSTOMER") == "CUSTOMER"]
     imported_enabled = [k for k in keys if k.origin == "EXTERNAL" and k.key_state == "Enabled"]
     imported_ever = any(k.origin == "EXTERNAL" for k in keys) and (
-        bool(imported_enabled) or _has(counts, "kms", "ImportKeyMaterial", None, "ok"))
+        bool(imported_enabled) or _has(counts, "kms", "ImportKeyMaterial", None, "ok")
+    )
     return {
         "imported": bool(imported_enabled) or imported_ever,
         "data_key": _has(counts, "kms", "GenerateDataKey", True, "ok"),

@@ -80,8 +80,7 @@ def _as_participant(account_id: str, user) -> Participant | None:
     if not keys:
         return None
     key = keys[0]
-    return Participant(user.name, account_id, user.arn,
-                       key.access_key_id, key.secret_access_key)
+    return Participant(user.name, account_id, user.arn, key.access_key_id, key.secret_access_key)
 
 
 def participants() -> list[Participant]:
@@ -123,8 +122,9 @@ def ensure(name: str, region: str = "us-east-1") -> tuple[Participant, bool]:
 
     account_id = account_id_for(name)
     iam = iam_backends[account_id][PARTITION]
-    user = iam.create_user(region_name=region, user_name=name, path=USER_PATH,
-                           tags=[{"Key": PARTICIPANT_TAG, "Value": name}])
+    user = iam.create_user(
+        region_name=region, user_name=name, path=USER_PATH, tags=[{"Key": PARTICIPANT_TAG, "Value": name}]
+    )
     iam.put_user_policy(name, ADMIN_POLICY_NAME, ADMIN_POLICY)
     iam.create_access_key(name)
     participant = _as_participant(account_id, user)

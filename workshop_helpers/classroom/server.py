@@ -41,8 +41,7 @@ TOKEN_HEADER = "HTTP_X_KMS_WORKSHOP_TOKEN"
 
 
 class Classroom:
-    def __init__(self, names: list[str], directory: str | os.PathLike, *, region: str,
-                 public_url: str | None = None):
+    def __init__(self, names: list[str], directory: str | os.PathLike, *, region: str, public_url: str | None = None):
         if "MOTO_ACCOUNT_ID" in os.environ:
             raise ClassError("MOTO_ACCOUNT_ID is set: it would put every participant in one account; unset it")
         self.names = list(names)
@@ -66,8 +65,9 @@ class Classroom:
         # moto lets any account read a bucket of another account by name unless told not to
         os.environ["MOTO_S3_ALLOW_CROSSACCOUNT_ACCESS"] = "false"
         self.progress = progress.Progress(state.store if state is not None else None)
-        files.save_class(self.directory, {"url": url, "public_url": self.url, "region": self.region,
-                                          "token": self.token})
+        files.save_class(
+            self.directory, {"url": url, "public_url": self.url, "region": self.region, "token": self.token}
+        )
         made = [self.add(name)[0] for name in self.names]
         for participant in self.participants():  # earlier additions too: their URL may have changed
             files.write_env(self.directory, participant, self.url, self.region)
@@ -109,18 +109,23 @@ class Classroom:
             rows = []
             for p in roster.participants():
                 counts = self.progress.counts(p.account_id) if self.progress else {}
-                rows.append({
-                    "name": p.name,
-                    "account_id": p.account_id,
-                    "steps": progress.steps_of(p.account_id, counts),
-                    "calls": sum(counts.values()),
-                    "errors": sum(n for label, n in counts.items() if not label.endswith(":ok")),
-                    "last_seen": self.progress.last_seen(p.account_id) if self.progress else None,
-                })
+                rows.append(
+                    {
+                        "name": p.name,
+                        "account_id": p.account_id,
+                        "steps": progress.steps_of(p.account_id, counts),
+                        "calls": sum(counts.values()),
+                        "errors": sum(n for label, n in counts.items() if not label.endswith(":ok")),
+                        "last_seen": self.progress.last_seen(p.account_id) if self.progress else None,
+                    }
+                )
             return rows
 
-        return {"steps": [{"id": s, "label": label, "derived_from": how} for s, label, how in progress.STEPS],
-                "participants": self._read(read), "now": time.time()}
+        return {
+            "steps": [{"id": s, "label": label, "derived_from": how} for s, label, how in progress.STEPS],
+            "participants": self._read(read),
+            "now": time.time(),
+        }
 
     # --- WSGI -------------------------------------------------------------------------------
 
@@ -131,7 +136,7 @@ class Classroom:
         def application(environ, start_response):
             path = environ.get("PATH_INFO", "/")
             if path == PREFIX or path.startswith(PREFIX + "/"):
-                return self._instructor(environ, start_response, path[len(PREFIX):])
+                return self._instructor(environ, start_response, path[len(PREFIX) :])
             # moto's account header never picks an account here (the gate sets it from the
             # verified signer); dropped before the account state sees the request
             environ.pop("HTTP_X_MOTO_ACCOUNT_ID", None)
@@ -162,9 +167,16 @@ class Classroom:
 
     def _instructor(self, environ, start_response, route: str):
         def answer(status: str, content_type: str, body: bytes):
-            start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(body))),
-                                    ("Cache-Control", "no-store"), ("Referrer-Policy", "no-referrer"),
-                                    ("X-Content-Type-Options", "nosniff")])
+            start_response(
+                status,
+                [
+                    ("Content-Type", content_type),
+                    ("Content-Length", str(len(body))),
+                    ("Cache-Control", "no-store"),
+                    ("Referrer-Policy", "no-referrer"),
+                    ("X-Content-Type-Options", "nosniff"),
+                ],
+            )
             return [body]
 
         def answer_json(status: str, data: dict):
@@ -185,7 +197,13 @@ class Classroom:
                 participant, created = self.add(name)
             except roster.RosterError as exc:
                 return answer_json("400 Bad Request", {"error": str(exc)})
-            return answer_json("201 Created" if created else "200 OK", {
-                "name": participant.name, "account_id": participant.account_id, "created": created,
-                "env_file": str(self.env_file(participant.name))})
+            return answer_json(
+                "201 Created" if created else "200 OK",
+                {
+                    "name": participant.name,
+                    "account_id": participant.account_id,
+                    "created": created,
+                    "env_file": str(self.env_file(participant.name)),
+                },
+            )
         return answer_json("404 Not Found", {"error": f"no instructor route {method} {PREFIX}{route}"})

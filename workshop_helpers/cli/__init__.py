@@ -71,4 +71,3 @@ def main(argv: list[str] | None = None) -> int:
         if os.environ.get("KMS_WORKSHOP_DEBUG"):
             raise
         return fail(f"unexpected {type(exc).__name__}: {exc} (set KMS_WORKSHOP_DEBUG=1 for details)", 1)
-

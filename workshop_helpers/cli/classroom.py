@@ -26,7 +26,9 @@ def configure(parser) -> None:
     add.add_argument("names", metavar="NAME", nargs="+")
     add.add_argument("--class-dir", metavar="DIR", required=True, help="the --class-dir the endpoint was started with")
     status = sub.add_parser("status", help="print each participant's progress (what the instructor's view shows)")
-    status.add_argument("--class-dir", metavar="DIR", required=True, help="the --class-dir the endpoint was started with")
+    status.add_argument(
+        "--class-dir", metavar="DIR", required=True, help="the --class-dir the endpoint was started with"
+    )
     url = sub.add_parser("url", help="print the instructor's view URL (it contains the instructor token)")
     url.add_argument("--class-dir", metavar="DIR", required=True, help="the --class-dir the endpoint was started with")
 
@@ -38,8 +40,10 @@ def _class(directory: str) -> dict:
     path = pathlib.Path(directory).expanduser()
     data = files.load_class(path)
     if not data.get("url") or not data.get("token"):
-        raise WorkshopError(f"no class in {directory} ({files.CLASS_FILE} missing): start one with "
-                            f"`python -m workshop_helpers serve --participants NAMES --class-dir {directory}`")
+        raise WorkshopError(
+            f"no class in {directory} ({files.CLASS_FILE} missing): start one with "
+            f"`python -m workshop_helpers serve --participants NAMES --class-dir {directory}`"
+        )
     return data
 
 
@@ -48,8 +52,9 @@ def _call(data: dict, method: str, route: str, body: dict | None = None) -> tupl
     from ..errors import WorkshopError
 
     encoded = urllib.parse.urlencode(body).encode() if body is not None else None
-    request = urllib.request.Request(data["url"] + PREFIX + route, data=encoded, method=method,
-                                     headers={"X-Kms-Workshop-Token": data["token"]})
+    request = urllib.request.Request(
+        data["url"] + PREFIX + route, data=encoded, method=method, headers={"X-Kms-Workshop-Token": data["token"]}
+    )
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read() or b"{}")
@@ -60,8 +65,10 @@ def _call(data: dict, method: str, route: str, body: dict | None = None) -> tupl
             message = exc.reason
         raise WorkshopError(f"the class endpoint refused: {message}") from None
     except (urllib.error.URLError, OSError) as exc:
-        raise WorkshopError(f"cannot reach the class endpoint at {data['url']} ({getattr(exc, 'reason', exc)}); "
-                            "is `serve --participants ...` running?") from None
+        raise WorkshopError(
+            f"cannot reach the class endpoint at {data['url']} ({getattr(exc, 'reason', exc)}); "
+            "is `serve --participants ...` running?"
+        ) from None
 
 
 def run(args) -> int:
@@ -76,8 +83,17 @@ def run(args) -> int:
         labels = [s["id"] for s in status["steps"]]
         for p in status["participants"]:
             done = [s for s in labels if p["steps"].get(s)]
-            print(json.dumps({"name": p["name"], "account_id": p["account_id"], "done": done,
-                              "calls": p["calls"], "errors": p["errors"]}))
+            print(
+                json.dumps(
+                    {
+                        "name": p["name"],
+                        "account_id": p["account_id"],
+                        "done": done,
+                        "calls": p["calls"],
+                        "errors": p["errors"],
+                    }
+                )
+            )
         return 0
     for name in args.names:
         code, answer = _call(data, "POST", "/participants", {"name": name})

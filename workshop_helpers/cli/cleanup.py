@@ -15,8 +15,7 @@ HELP = "remove or schedule for deletion everything the workshop created (keys: 7
 def configure(parser) -> None:
     add_backend_options(parser)
     parser.add_argument("--dry-run", action="store_true", help="only list what would be removed")
-    parser.add_argument("--keep-local-files", action="store_true",
-                        help="leave the local workshop-data folder alone")
+    parser.add_argument("--keep-local-files", action="store_true", help="leave the local workshop-data folder alone")
     parser.add_argument("--yes", "-y", action="store_true", help="do not ask before removing on aws")
 
 

@@ -17,13 +17,24 @@ HELP = "decrypt a file made by `encrypt` or the aws-encryption-cli, checking its
 
 def configure(parser) -> None:
     add_file_arguments(parser, context_help="the expected encryption context pair, repeatable; must match exactly")
-    parser.add_argument("--key-id", default=None,
-                        help="the KMS key the file must be encrypted under: ARN, alias or key id (required, "
-                             "unless --discovery-account)")
-    parser.add_argument("--discovery-account", action="append", default=[], metavar="ACCOUNT",
-                        help="instead of --key-id: accept any KMS key of this AWS account (repeatable)")
-    parser.add_argument("--require-signature", action="store_true",
-                        help="refuse files that are not signed (made without `encrypt --signed`)")
+    parser.add_argument(
+        "--key-id",
+        default=None,
+        help="the KMS key the file must be encrypted under: ARN, alias or key id (required, "
+        "unless --discovery-account)",
+    )
+    parser.add_argument(
+        "--discovery-account",
+        action="append",
+        default=[],
+        metavar="ACCOUNT",
+        help="instead of --key-id: accept any KMS key of this AWS account (repeatable)",
+    )
+    parser.add_argument(
+        "--require-signature",
+        action="store_true",
+        help="refuse files that are not signed (made without `encrypt --signed`)",
+    )
 
 
 def _key_choice(args):
@@ -52,6 +63,8 @@ def run(args) -> int:
             progress=bar,
         )
     signed = "signature verified" if header.signed else "not signed"
-    print(f"decrypted {args.src} -> {args.dst} under {header.key_arn}, context {describe_context(context)} "
-          f"verified, {signed}")
+    print(
+        f"decrypted {args.src} -> {args.dst} under {header.key_arn}, context {describe_context(context)} "
+        f"verified, {signed}"
+    )
     return 0

@@ -30,7 +30,7 @@ def run(args) -> int:
     described = ws.describe()
     for key, value in described.items():
         print(f"{key:<10} {value}")
-    if "endpoint" not in described:   # every backend says where its requests go
+    if "endpoint" not in described:  # every backend says where its requests go
         print(f"{'endpoint':<10} {ws.endpoint_in_use()}")
     if ws.backend == "moto":
         where = f"kept in {ws.state_dir}" if ws.state_dir else "in this process only (KMS_WORKSHOP_STATE_DIR=memory)"

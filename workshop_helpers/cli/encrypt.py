@@ -18,9 +18,10 @@ def configure(parser) -> None:
         "--key-id", default=names.key_alias(), help=f"KMS key id, ARN or alias (default {names.key_alias()})"
     )
     parser.add_argument(
-        "--signed", action="store_true",
+        "--signed",
+        action="store_true",
         help="sign the file too (suite 0x0578, ECDSA P-384): then even someone allowed to decrypt "
-             "cannot forge a file that verifies",
+        "cannot forge a file that verifies",
     )
 
 
@@ -38,6 +39,8 @@ def run(args) -> int:
         )
     with file_errors():
         header = envelope.read_header(args.dst)
-    print(f"encrypted {args.src} -> {args.dst} under {header.key_arn}, context {describe_context(context)}, "
-          f"suite {header.suite}")
+    print(
+        f"encrypted {args.src} -> {args.dst} under {header.key_arn}, context {describe_context(context)}, "
+        f"suite {header.suite}"
+    )
     return 0

@@ -29,7 +29,9 @@ def run(args) -> int:
 
     path = state_dir(args.state_dir)
     if path is None:
-        raise WorkshopError("KMS_WORKSHOP_STATE_DIR=memory: that account lives in one process and ends with it; nothing to reset.")
+        raise WorkshopError(
+            "KMS_WORKSHOP_STATE_DIR=memory: that account lives in one process and ends with it; nothing to reset."
+        )
     if not path.exists():
         print(f"no simulated account in {path}: nothing to reset")
         return 0

@@ -25,7 +25,9 @@ HELP = "run a local KMS endpoint (moto made faithful) for KMS, IAM, STS, EC2 and
 
 def configure(parser) -> None:
     parser.add_argument("--host", default=DEFAULT_HOST, help=f"address to bind (default {DEFAULT_HOST}, loopback only)")
-    parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)")
+    parser.add_argument(
+        "--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT}; 0 picks a free one)"
+    )
     parser.add_argument(
         "--record-data-keys",
         metavar="FILE",
@@ -43,28 +45,63 @@ def configure(parser) -> None:
     state.add_argument(
         "--ephemeral", action="store_true", help="keep the account in memory only: it is gone when the endpoint stops"
     )
-    parser.add_argument("--verbose", action="store_true",
-                        help="log every request to stderr, one line each (tokens and signatures masked)")
+    parser.add_argument(
+        "--verbose",
+        action="store_true",
+        help="log every request to stderr, one line each (tokens and signatures masked)",
+    )
     server = parser.add_argument_group("the server (docs/server.md)")
-    server.add_argument("--workers", type=_positive, default=1, metavar="N",
-                        help="serve from N processes sharing the account on disk (default 1; not with --ephemeral)")
-    server.add_argument("--idle-timeout", type=_positive, default=DEFAULT_IDLE_TIMEOUT, metavar="SECONDS",
-                        help=f"close a connection silent this long, or a request not received whole in this time "
-                        f"(default {DEFAULT_IDLE_TIMEOUT})")
-    server.add_argument("--connection-limit", type=_positive, default=DEFAULT_CONNECTION_LIMIT, metavar="N",
-                        help=f"open connections per worker; more wait until one closes (default {DEFAULT_CONNECTION_LIMIT})")
-    server.add_argument("--threads", type=_positive, default=DEFAULT_THREADS, metavar="N",
-                        help=f"request threads per worker (default {DEFAULT_THREADS})")
+    server.add_argument(
+        "--workers",
+        type=_positive,
+        default=1,
+        metavar="N",
+        help="serve from N processes sharing the account on disk (default 1; not with --ephemeral)",
+    )
+    server.add_argument(
+        "--idle-timeout",
+        type=_positive,
+        default=DEFAULT_IDLE_TIMEOUT,
+        metavar="SECONDS",
+        help=f"close a connection silent this long, or a request not received whole in this time "
+        f"(default {DEFAULT_IDLE_TIMEOUT})",
+    )
+    server.add_argument(
+        "--connection-limit",
+        type=_positive,
+        default=DEFAULT_CONNECTION_LIMIT,
+        metavar="N",
+        help=f"open connections per worker; more wait until one closes (default {DEFAULT_CONNECTION_LIMIT})",
+    )
+    server.add_argument(
+        "--threads",
+        type=_positive,
+        default=DEFAULT_THREADS,
+        metavar="N",
+        help=f"request threads per worker (default {DEFAULT_THREADS})",
+    )
     server.add_argument("--listen-fd", type=int, default=None, help=argparse.SUPPRESS)
     group = parser.add_argument_group("a class on one endpoint (docs/instructor.md)")
-    group.add_argument("--participants", metavar="NAMES", default=None,
-                       help="comma-separated names: an account and an issued administrator credential each; "
-                       "every credential the endpoint did not issue is then refused, as on AWS")
-    group.add_argument("--class-dir", metavar="DIR", default=None,
-                       help="where to write each participant's NAME.env (0600) and class.json (needed with --participants)")
+    group.add_argument(
+        "--participants",
+        metavar="NAMES",
+        default=None,
+        help="comma-separated names: an account and an issued administrator credential each; "
+        "every credential the endpoint did not issue is then refused, as on AWS",
+    )
+    group.add_argument(
+        "--class-dir",
+        metavar="DIR",
+        default=None,
+        help="where to write each participant's NAME.env (0600) and class.json (needed with --participants)",
+    )
     group.add_argument("--region", default=None, help="the Region written to the env files (default eu-west-1)")
-    group.add_argument("--public-url", metavar="URL", default=None,
-                       help="the endpoint URL written to the env files, if participants reach it by another address")
+    group.add_argument(
+        "--public-url",
+        metavar="URL",
+        default=None,
+        help="the endpoint URL written to the env files, if participants reach it by another address",
+    )
 
 
 def _positive(text: str) -> int:
@@ -122,9 +159,20 @@ def _configure_logs(verbose: bool) -> None:
 
 def _worker_args(args, state_directory) -> list[str]:
     """The command line of one worker: the parent's, with the account's folder spelled out."""
-    argv = ["--host", args.host, "--port", str(args.port), "--state-dir", str(state_directory),
-            "--idle-timeout", str(args.idle_timeout), "--connection-limit", str(args.connection_limit),
-            "--threads", str(args.threads)]
+    argv = [
+        "--host",
+        args.host,
+        "--port",
+        str(args.port),
+        "--state-dir",
+        str(state_directory),
+        "--idle-timeout",
+        str(args.idle_timeout),
+        "--connection-limit",
+        str(args.connection_limit),
+        "--threads",
+        str(args.threads),
+    ]
     if args.verbose:
         argv.append("--verbose")
     if args.record_data_keys:
@@ -165,8 +213,15 @@ def _run_worker(args, wrap_app: Callable | None) -> int:
     # and the parent forwards SIGTERM too) must not kill a worker that is finishing requests
     stopping, _restore = _until_signal()
     classroom = _classroom(args)
-    url, stop = start_endpoint(args.host, args.port, state_dir=args.state_dir, wrap_app=wrap_app,
-                               classroom=classroom, options=_options(args), sock=inherited_socket(args.listen_fd))
+    url, stop = start_endpoint(
+        args.host,
+        args.port,
+        state_dir=args.state_dir,
+        wrap_app=wrap_app,
+        classroom=classroom,
+        options=_options(args),
+        sock=inherited_socket(args.listen_fd),
+    )
     print(f"{URL_VARIABLE}={url}", flush=True)  # the parent waits for this line
     parent = os.getppid()
     try:
@@ -191,9 +246,11 @@ def _start_workers(args, classroom):
 
     state = account.open_account("memory" if args.ephemeral else args.state_dir)
     if state is None:
-        raise WorkshopError(f"--workers {args.workers} needs the account on disk, which every worker shares; "
-                            "it is in memory here (--ephemeral or KMS_WORKSHOP_STATE_DIR=memory): "
-                            "give --state-dir DIR or use --workers 1")
+        raise WorkshopError(
+            f"--workers {args.workers} needs the account on disk, which every worker shares; "
+            "it is in memory here (--ephemeral or KMS_WORKSHOP_STATE_DIR=memory): "
+            "give --state-dir DIR or use --workers 1"
+        )
     fidelity.apply()
     sock = endpoint.bind(args.host, args.port)
     url = endpoint.url_of(sock)
@@ -216,16 +273,25 @@ def run(args, *, wrap_app: Callable | None = None) -> int:
     if args.listen_fd is not None:
         return _run_worker(args, wrap_app)
     if args.workers > 1 and args.ephemeral:
-        raise WorkshopError(f"--workers {args.workers} needs the account on disk, which every worker shares; "
-                            "--ephemeral keeps it in one process's memory: drop --ephemeral or use --workers 1")
+        raise WorkshopError(
+            f"--workers {args.workers} needs the account on disk, which every worker shares; "
+            "--ephemeral keeps it in one process's memory: drop --ephemeral or use --workers 1"
+        )
     if args.host not in LOOPBACK:
-        _say(f"warning: binding {args.host}: anyone who can reach this address can use the endpoint"
-             + (", with the keys it issued only (class mode)." if args.participants is not None
-                else ", and every made-up access key acts as its administrator."))
+        _say(
+            f"warning: binding {args.host}: anyone who can reach this address can use the endpoint"
+            + (
+                ", with the keys it issued only (class mode)."
+                if args.participants is not None
+                else ", and every made-up access key acts as its administrator."
+            )
+        )
     if args.record_data_keys:
         fidelity.start_recording(args.record_data_keys)
-        _say(f"WARNING: TEST MODE: every plaintext data key handed out is written to {args.record_data_keys}; "
-             "never use this outside tests.")
+        _say(
+            f"WARNING: TEST MODE: every plaintext data key handed out is written to {args.record_data_keys}; "
+            "never use this outside tests."
+        )
     classroom = _classroom(args)
     stopping, restore = _until_signal()
     workers = None
@@ -233,26 +299,41 @@ def run(args, *, wrap_app: Callable | None = None) -> int:
         if args.workers > 1:
             url, workers = _start_workers(args, classroom)
         else:
-            url, stop = start_endpoint(args.host, args.port, state_dir="memory" if args.ephemeral else args.state_dir,
-                                       wrap_app=wrap_app, classroom=classroom, options=_options(args))
+            url, stop = start_endpoint(
+                args.host,
+                args.port,
+                state_dir="memory" if args.ephemeral else args.state_dir,
+                wrap_app=wrap_app,
+                classroom=classroom,
+                options=_options(args),
+            )
     except BaseException:
         restore()
         raise
     where = account.current()
     print(f"{URL_VARIABLE}={url}", flush=True)
     _say(f"serving on {url}" + (f" from {args.workers} worker processes" if workers else "") + "; stop with Ctrl-C")
-    _say(f"account: kept in {where.directory} (survives restarts; empty it with "
-         f"`python -m workshop_helpers reset --state-dir {where.directory}`)" if where is not None
-         else "account: in memory only (--ephemeral): everything is gone when the endpoint stops")
+    _say(
+        f"account: kept in {where.directory} (survives restarts; empty it with "
+        f"`python -m workshop_helpers reset --state-dir {where.directory}`)"
+        if where is not None
+        else "account: in memory only (--ephemeral): everything is gone when the endpoint stops"
+    )
     if classroom is None:
-        _say("credentials: any access key acts as the account's administrator, as on other local AWS "
-             "emulators (real AWS refuses keys it did not issue)")
+        _say(
+            "credentials: any access key acts as the account's administrator, as on other local AWS "
+            "emulators (real AWS refuses keys it did not issue)"
+        )
     else:
         names = [p.name for p in classroom.participants()]
-        _say(f"credentials: class mode: only the keys this endpoint issued are accepted, one account per "
-             f"participant ({len(names)}: {', '.join(names)}); any other key is refused as AWS refuses it")
-        _say(f"class: env files in {classroom.directory} (NAME.env, mode 0600); add a participant with "
-             f"`python -m workshop_helpers class add NAME --class-dir {classroom.directory}`")
+        _say(
+            f"credentials: class mode: only the keys this endpoint issued are accepted, one account per "
+            f"participant ({len(names)}: {', '.join(names)}); any other key is refused as AWS refuses it"
+        )
+        _say(
+            f"class: env files in {classroom.directory} (NAME.env, mode 0600); add a participant with "
+            f"`python -m workshop_helpers class add NAME --class-dir {classroom.directory}`"
+        )
         _say(f"class: instructor's view (keep this URL to yourself): {classroom.instructor_url()}")
     code = 0
     try:

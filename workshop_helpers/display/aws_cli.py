@@ -77,8 +77,15 @@ class CliCommand(Rich):
         )
 
 
-def aws_cli(operation: str, params: dict | None = None, *, service: str = "kms",
-            files: dict | None = None, query: str | None = None, output: str | None = None) -> CliCommand:
+def aws_cli(
+    operation: str,
+    params: dict | None = None,
+    *,
+    service: str = "kms",
+    files: dict | None = None,
+    query: str | None = None,
+    output: str | None = None,
+) -> CliCommand:
     """The `aws SERVICE OPERATION --param value ...` command for a boto3 call.
 
     `files` maps a binary parameter name (CiphertextBlob, Plaintext) to the file the CLI

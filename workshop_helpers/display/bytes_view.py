@@ -26,10 +26,7 @@ DUMP_STYLE = (
     "overflow-x:auto;background:var(--jp-layout-color2, #f3f4f6);"
     "color:var(--jp-content-font-color1, #111827);padding:.4em"
 )
-PRE_STYLE = (
-    f"margin:0;font:inherit;white-space:pre;overflow-wrap:normal;word-break:normal;"
-    f"flex:0 0 {HALF_ROW_CH}ch"
-)
+PRE_STYLE = f"margin:0;font:inherit;white-space:pre;overflow-wrap:normal;word-break:normal;flex:0 0 {HALF_ROW_CH}ch"
 BUCKETS = 16  # histogram bars, 16 byte values each
 _ids = itertools.count(1)
 
@@ -59,7 +56,7 @@ def hexdump(data: bytes, limit: int = 64, width: int = 16) -> list[str]:
     data = bytes(data)
     lines = []
     for offset in range(0, min(len(data), limit), width):
-        chunk = data[offset: min(offset + width, limit)]
+        chunk = data[offset : min(offset + width, limit)]
         hexpart = " ".join(f"{b:02x}" for b in chunk).ljust(width * 3 - 1)
         text = "".join(chr(b) if 32 <= b < 127 else "." for b in chunk)
         lines.append(f"{offset:04x}  {hexpart}  |{text}|")
@@ -129,7 +126,7 @@ class BytesView(Rich):
                 f"{stats['printable_share']:.0%} printable · "
                 f"{stats['entropy_bits_per_byte']:.2f} bits of entropy per byte"
             )
-            numbers_html = (f'<span class="{VAR_CLASS}">{esc(numbers)}</span>' if varies else esc(numbers))
+            numbers_html = f'<span class="{VAR_CLASS}">{esc(numbers)}</span>' if varies else esc(numbers)
             cells.append(
                 "<div style='flex:1 1 480px;min-width:0'>"
                 # a label, not a heading: it would break the notebook's heading order
@@ -141,17 +138,12 @@ class BytesView(Rich):
                 f"{_histogram_svg(stats, label, varies)}"
                 f"<p style='font-size:90%;margin:.2em 0'>{numbers_html}</p></div>"
             )
-        return (
-            "<div class='kms-bytes-view' style='display:flex;gap:1.5em;flex-wrap:wrap'>"
-            + "".join(cells)
-            + "</div>"
-        )
+        return "<div class='kms-bytes-view' style='display:flex;gap:1.5em;flex-wrap:wrap'>" + "".join(cells) + "</div>"
 
 
-def compare_bytes(plaintext: bytes, ciphertext: bytes, *, labels=("Plaintext", "Ciphertext"),
-                  limit: int = 64, varies=(False, True)) -> BytesView:
+def compare_bytes(
+    plaintext: bytes, ciphertext: bytes, *, labels=("Plaintext", "Ciphertext"), limit: int = 64, varies=(False, True)
+) -> BytesView:
     """Plaintext beside ciphertext: hex dumps of the first `limit` bytes, histograms and
     statistics. `varies` says which side changes from run to run (ciphertext does)."""
-    return BytesView(
-        [(labels[0], bytes(plaintext), varies[0]), (labels[1], bytes(ciphertext), varies[1])], limit
-    )
+    return BytesView([(labels[0], bytes(plaintext), varies[0]), (labels[1], bytes(ciphertext), varies[1])], limit)

@@ -133,21 +133,36 @@ def sdk_message_diagram(header=None, *, message_length: int | None = None, highl
         _segment(20, 108, 320, 64, "Encryption context (AAD)", context_lines, highlight == "context"),
         _segment(20, 180, 320, 64, "Encrypted data keys", [keys_line], highlight == "keys"),
         _segment(20, 252, 320, 70, "Key commitment + header tag", ["binds the header to the data key"]),
-        _segment(365, 20, 225, 310, "Body: frames", [
-            f"frame length {frame} bytes",
-            "each frame: sequence number,",
-            "  IV, ciphertext, GCM tag",
-            "…",
-            "final frame: its own length,",
-            "  so truncation is detected",
-        ]),
-        _segment(605, 20, 170, 310, "Footer", [
-            "ECDSA P-384 signature",
-            "over header and body:",
-            "only the holder of the",
-            "private key could have",
-            "written this message",
-        ], highlight == "signature"),
+        _segment(
+            365,
+            20,
+            225,
+            310,
+            "Body: frames",
+            [
+                f"frame length {frame} bytes",
+                "each frame: sequence number,",
+                "  IV, ciphertext, GCM tag",
+                "…",
+                "final frame: its own length,",
+                "  so truncation is detected",
+            ],
+        ),
+        _segment(
+            605,
+            20,
+            170,
+            310,
+            "Footer",
+            [
+                "ECDSA P-384 signature",
+                "over header and body:",
+                "only the holder of the",
+                "private key could have",
+                "written this message",
+            ],
+            highlight == "signature",
+        ),
     ]
     if message_length is not None:
         body.append(label(390, 350, f"{message_length} bytes in all", 12))

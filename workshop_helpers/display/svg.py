@@ -20,10 +20,8 @@ STEP_TEXT = {
     "generate": "Step 1, GenerateDataKey: KMS returns the data key twice, in plaintext and "
     "encrypted under the KMS key.",
     "encrypt": "Step 2: the plaintext data key encrypts the data outside KMS (AES-256-GCM).",
-    "store": "Step 3: the encrypted data key is stored with the ciphertext; the plaintext data "
-    "key is discarded.",
-    "decrypt": "Step 4, Decrypt: KMS decrypts the encrypted data key, which then decrypts the "
-    "ciphertext outside KMS.",
+    "store": "Step 3: the encrypted data key is stored with the ciphertext; the plaintext data key is discarded.",
+    "decrypt": "Step 4, Decrypt: KMS decrypts the encrypted data key, which then decrypts the ciphertext outside KMS.",
 }
 
 _ids = itertools.count(1)
@@ -65,7 +63,7 @@ def boundary(x, y, w, h, title, note="", title_x=None, anchor="middle") -> str:
     tx = x + w / 2 if title_x is None else title_x
     out = (
         f'<rect x="{x}" y="{y}" width="{w}" height="{h}" rx="12" '
-        f'{stroke(BRAND, 1.5, FILL_BRAND, "8 4") if title == "AWS KMS" else stroke(LO, 1.2)}/>'
+        f"{stroke(BRAND, 1.5, FILL_BRAND, '8 4') if title == 'AWS KMS' else stroke(LO, 1.2)}/>"
         + label(tx, y + 22, title, 13, 700, anchor)
     )
     if note:
@@ -113,7 +111,7 @@ def _arrow(x1, y1, x2, y2, hot=False, text="", dashed=False, marker="a", lx=None
     """A line with an arrow head; `text` sits at (lx, ly), by default just above the middle."""
     out = (
         f'<line x1="{x1}" y1="{y1}" x2="{x2}" y2="{y2}" '
-        f'{stroke(HI if hot else LO, 3 if hot else 1.5, dash="6 4" if dashed else "")} '
+        f"{stroke(HI if hot else LO, 3 if hot else 1.5, dash='6 4' if dashed else '')} "
         f'marker-end="url(#{marker}-{"hi" if hot else "lo"})"/>'
     )
     if text:
@@ -161,7 +159,7 @@ def envelope_diagram(highlight: str | None = None) -> Diagram:
         _box(30, 130, 150, 60, "KMS key", "alias/ImportedCMK", hot["kms"]),
         # stored together
         f'<rect x="240" y="208" width="430" height="82" rx="10" '
-        f'{stroke(HI if hot["group"] else LO, 3 if hot["group"] else 1.2, dash="4 3")}/>',
+        f"{stroke(HI if hot['group'] else LO, 3 if hot['group'] else 1.2, dash='4 3')}/>",
         label(455, 304, "stored together (the envelope)", weight=700 if hot["group"] else 400),
         _box(250, 40, 170, 56, "Data key", "plaintext, in memory only", hot["dk"], crossed=h == "store"),
         _box(250, 222, 170, 56, "Encrypted data key", "CiphertextBlob", hot["edk"]),
@@ -171,7 +169,9 @@ def envelope_diagram(highlight: str | None = None) -> Diagram:
     if h == "decrypt":
         body += [
             _arrow(250, 250, 182, 180, True, "Decrypt", dashed=True, marker=uid, lx=243, ly=203),
-            _arrow(182, 140, 250, 75, True, "plaintext key", marker=uid, lx=264, ly=126),  # label clear of the KMS border
+            _arrow(
+                182, 140, 250, 75, True, "plaintext key", marker=uid, lx=264, ly=126
+            ),  # label clear of the KMS border
             _arrow(575, 222, 575, 98, True, "", marker=uid),
             _arrow(430, 80, 545, 210, True, "decrypts", marker=uid),  # onto the ciphertext it opens
         ]
@@ -277,7 +277,6 @@ def key_lifecycle_diagram(current: str | None = None) -> Diagram:
         "A key with imported material starts PendingImport, becomes Enabled once its material "
         "is imported, can be disabled and enabled again, and once scheduled for deletion waits "
         "7 to 30 days (PendingDeletion) before it is deleted; until then the deletion can be "
-        "cancelled, which leaves the key Disabled."
-        + (f" The key is now {current}." if current else "")
+        "cancelled, which leaves the key Disabled." + (f" The key is now {current}." if current else "")
     )
     return Diagram(_svg(1030, 250, title, desc, "".join(body), uid), title, desc)

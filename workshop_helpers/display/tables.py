@@ -44,8 +44,14 @@ class Table(Rich):
     a sentence shown under the table. The workshop's one HTML table: every module that
     shows rows uses it."""
 
-    def __init__(self, rows: list[tuple], header: tuple | None = None, caption: str = "",
-                 notes: dict | None = None, footnote: str = ""):
+    def __init__(
+        self,
+        rows: list[tuple],
+        header: tuple | None = None,
+        caption: str = "",
+        notes: dict | None = None,
+        footnote: str = "",
+    ):
         self.rows = [tuple(str(c) for c in row) for row in rows]
         self.header = header
         self.caption = caption
@@ -68,7 +74,11 @@ class Table(Rich):
         cap = f"<caption style='text-align:left;font-weight:600'>{esc(self.caption)}</caption>" if self.caption else ""
         head = ""
         if self.header:
-            head = "<thead><tr>" + "".join(f"<th style='text-align:left'>{esc(h)}</th>" for h in self.header) + "</tr></thead>"
+            head = (
+                "<thead><tr>"
+                + "".join(f"<th style='text-align:left'>{esc(h)}</th>" for h in self.header)
+                + "</tr></thead>"
+            )
         body = []
         for row in self.rows:
             cells = [f"<th scope='row' style='text-align:left'>{esc(row[0])}</th>"] if row else []

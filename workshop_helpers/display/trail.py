@@ -182,19 +182,20 @@ class TrailTable(Rich):
     def html(self) -> str:
         caption = esc(self.title) if self.title else "KMS calls recorded in this kernel"
         if not self.records:
-            return (
-                f"<p role='status'><strong>{caption}:</strong> no KMS call recorded.</p>"
-            )
+            return f"<p role='status'><strong>{caption}:</strong> no KMS call recorded.</p>"
         # Five columns, not seven: the call cell also says who made it and how it ended, so
         # the table fits a notebook's width beside JupyterLab's side panel.
         head = "".join(f"<th scope='col' style='{_CELL}'>{esc(c)}</th>" for c in HTML_COLUMNS)
         body = []
         for row in self.rows():
             classes = " ".join(c for c, on in (("kw-sim", row["simulated"]), ("kw-fail", row["failed"])) if on)
-            context = "<br>".join(
-                f"<code>{esc(k)}</code>=<code>{_html_value(str(v))}</code>"
-                for k, v in row["encryption context"].items()
-            ) or "<span aria-label='none'>–</span>"
+            context = (
+                "<br>".join(
+                    f"<code>{esc(k)}</code>=<code>{_html_value(str(v))}</code>"
+                    for k, v in row["encryption context"].items()
+                )
+                or "<span aria-label='none'>–</span>"
+            )
             details = "<br>".join(f"{esc(k)}: <code>{_html_value(v)}</code>" for k, v in row["details"]) or "–"
             caller = "by " + esc(row["caller"])
             if row["simulated"]:

@@ -72,13 +72,45 @@ from .refusals import (
 )
 
 __all__ = [
-    "Anatomy", "AuthenticationError", "COMMITTING", "COMMITTING_SIGNED", "ContextError", "ContextMismatchError",
-    "DEFAULT_FRAME_SIZE", "Discovery", "EncryptedDataKey", "EnvelopeError", "FrameError", "HEADER_ROW", "Header",
-    "HeaderError", "KeyCommitmentError", "KeyMismatchError", "KeyRequiredError", "LimitExceededError",
-    "MAX_ENCRYPTED_DATA_KEYS", "MAX_FRAME_SIZE", "MIN_FRAME_SIZE", "NotAnEnvelopeError", "PUBLIC_KEY_CONTEXT_KEY",
-    "Part", "SignatureError", "Suite", "TAG_BYTES", "TamperedError", "TrailingDataError", "TruncatedError",
-    "UnsupportedAlgorithmError", "UnsupportedVersionError", "anatomy", "decrypt_bytes", "decrypt_file",
-    "encrypt_bytes", "encrypt_file", "read_header", "serialize_context",
+    "Anatomy",
+    "AuthenticationError",
+    "COMMITTING",
+    "COMMITTING_SIGNED",
+    "ContextError",
+    "ContextMismatchError",
+    "DEFAULT_FRAME_SIZE",
+    "Discovery",
+    "EncryptedDataKey",
+    "EnvelopeError",
+    "FrameError",
+    "HEADER_ROW",
+    "Header",
+    "HeaderError",
+    "KeyCommitmentError",
+    "KeyMismatchError",
+    "KeyRequiredError",
+    "LimitExceededError",
+    "MAX_ENCRYPTED_DATA_KEYS",
+    "MAX_FRAME_SIZE",
+    "MIN_FRAME_SIZE",
+    "NotAnEnvelopeError",
+    "PUBLIC_KEY_CONTEXT_KEY",
+    "Part",
+    "SignatureError",
+    "Suite",
+    "TAG_BYTES",
+    "TamperedError",
+    "TrailingDataError",
+    "TruncatedError",
+    "UnsupportedAlgorithmError",
+    "UnsupportedVersionError",
+    "anatomy",
+    "decrypt_bytes",
+    "decrypt_file",
+    "encrypt_bytes",
+    "encrypt_file",
+    "read_header",
+    "serialize_context",
 ]
 
 Progress = Callable[[int, int], Any]
@@ -93,8 +125,12 @@ def _kms(kms_client):
 
 
 def _check_frame_size(frame_size: int) -> None:
-    if (not isinstance(frame_size, int) or isinstance(frame_size, bool)
-            or not _fmt.MIN_FRAME_SIZE <= frame_size <= _fmt.MAX_FRAME_SIZE or frame_size % 16):
+    if (
+        not isinstance(frame_size, int)
+        or isinstance(frame_size, bool)
+        or not _fmt.MIN_FRAME_SIZE <= frame_size <= _fmt.MAX_FRAME_SIZE
+        or frame_size % 16
+    ):
         raise LimitExceededError(
             f"frame_size must be a multiple of 16 in {_fmt.MIN_FRAME_SIZE}..{_fmt.MAX_FRAME_SIZE}, not {frame_size!r}"
         )
@@ -116,8 +152,17 @@ def _context_difference(expected: Mapping[str, str], found: Mapping[str, str]) -
 # --- the two directions, on streams -------------------------------------------------------------
 
 
-def _encrypt_stream(source: BinaryIO, open_sink, *, key_id: str, encryption_context, kms_client,
-                    frame_size: int, signed: bool, progress: Progress | None) -> None:
+def _encrypt_stream(
+    source: BinaryIO,
+    open_sink,
+    *,
+    key_id: str,
+    encryption_context,
+    kms_client,
+    frame_size: int,
+    signed: bool,
+    progress: Progress | None,
+) -> None:
     _check_frame_size(frame_size)
     context = _fmt.checked_context(encryption_context)
     suite = _fmt.suite_for(signed)
@@ -127,21 +172,35 @@ def _encrypt_stream(source: BinaryIO, open_sink, *, key_id: str, encryption_cont
     data_key, key_arn, encrypted_key = _keys.generate(_kms(kms_client), key_id, stored)
     message_id = os.urandom(_fmt.MESSAGE_ID_BYTES)
     keys = _keys.derive_keys(data_key, message_id, suite)
-    body = _fmt.header_body(suite, message_id, stored,
-                            [_fmt.EncryptedDataKey(_fmt.KMS_PROVIDER_ID, key_arn.encode("utf-8"), encrypted_key)],
-                            frame_size, keys.commitment)
+    body = _fmt.header_body(
+        suite,
+        message_id,
+        stored,
+        [_fmt.EncryptedDataKey(_fmt.KMS_PROVIDER_ID, key_arn.encode("utf-8"), encrypted_key)],
+        frame_size,
+        keys.commitment,
+    )
     header = body + _keys.header_tag(keys, body)
     with open_sink() as sink:
         _pipeline.encrypt_frames(source, sink, keys, header, message_id, frame_size, signer, progress)
 
 
-def _decrypt_stream(source: BinaryIO, open_sink, *, encryption_context, key_id: str | None, kms_client,
-                    discovery: Discovery | None, require_signature: bool, max_frame_size: int,
-                    max_encrypted_data_keys: int, progress: Progress | None) -> Header:
+def _decrypt_stream(
+    source: BinaryIO,
+    open_sink,
+    *,
+    encryption_context,
+    key_id: str | None,
+    kms_client,
+    discovery: Discovery | None,
+    require_signature: bool,
+    max_frame_size: int,
+    max_encrypted_data_keys: int,
+    progress: Progress | None,
+) -> Header:
     expected = _fmt.checked_context(encryption_context)
     _keys.check_choice(key_id, discovery)  # before reading anything
-    header = _fmt.parse_header(source, max_encrypted_data_keys=max_encrypted_data_keys,
-                               max_frame_size=max_frame_size)
+    header = _fmt.parse_header(source, max_encrypted_data_keys=max_encrypted_data_keys, max_frame_size=max_frame_size)
     if require_signature and not header.signed:
         raise SignatureError(f"the message is not signed (suite {header.suite}); a signed message was required")
     if header.encryption_context != expected:
@@ -171,8 +230,16 @@ def encrypt_bytes(
 ) -> bytes:
     """Encrypt `data` under a fresh data key from KMS key `key_id`; return the message."""
     out = _outputs.Collected()
-    _encrypt_stream(io.BytesIO(data), out.open, key_id=key_id, encryption_context=encryption_context,
-                    kms_client=kms_client, frame_size=frame_size, signed=signed, progress=None)
+    _encrypt_stream(
+        io.BytesIO(data),
+        out.open,
+        key_id=key_id,
+        encryption_context=encryption_context,
+        kms_client=kms_client,
+        frame_size=frame_size,
+        signed=signed,
+        progress=None,
+    )
     return out.value()
 
 
@@ -189,9 +256,18 @@ def decrypt_bytes(
 ) -> bytes:
     """Decrypt a message under KMS key `key_id` (or `discovery`); the context must match exactly."""
     out = _outputs.Collected()
-    _decrypt_stream(io.BytesIO(blob), out.open, encryption_context=encryption_context, key_id=key_id,
-                    kms_client=kms_client, discovery=discovery, require_signature=require_signature,
-                    max_frame_size=max_frame_size, max_encrypted_data_keys=max_encrypted_data_keys, progress=None)
+    _decrypt_stream(
+        io.BytesIO(blob),
+        out.open,
+        encryption_context=encryption_context,
+        key_id=key_id,
+        kms_client=kms_client,
+        discovery=discovery,
+        require_signature=require_signature,
+        max_frame_size=max_frame_size,
+        max_encrypted_data_keys=max_encrypted_data_keys,
+        progress=None,
+    )
     return out.value()
 
 
@@ -208,9 +284,16 @@ def encrypt_file(
 ) -> None:
     """Encrypt file `src` into `dst`, atomically. `progress(bytes_read, src_size)` per frame."""
     with open(src, "rb", buffering=0) as source:
-        _encrypt_stream(source, lambda: _outputs.atomic_output(dst, unnamed=False), key_id=key_id,
-                        encryption_context=encryption_context, kms_client=kms_client, frame_size=frame_size,
-                        signed=signed, progress=progress)
+        _encrypt_stream(
+            source,
+            lambda: _outputs.atomic_output(dst, unnamed=False),
+            key_id=key_id,
+            encryption_context=encryption_context,
+            kms_client=kms_client,
+            frame_size=frame_size,
+            signed=signed,
+            progress=progress,
+        )
 
 
 def decrypt_file(
@@ -232,11 +315,18 @@ def decrypt_file(
     """
     _keys.check_choice(key_id, discovery)
     with open(src, "rb", buffering=0) as source:
-        return _decrypt_stream(source, lambda: _outputs.atomic_output(dst, unnamed=True),
-                               encryption_context=encryption_context, key_id=key_id, kms_client=kms_client,
-                               discovery=discovery, require_signature=require_signature,
-                               max_frame_size=max_frame_size, max_encrypted_data_keys=max_encrypted_data_keys,
-                               progress=progress)
+        return _decrypt_stream(
+            source,
+            lambda: _outputs.atomic_output(dst, unnamed=True),
+            encryption_context=encryption_context,
+            key_id=key_id,
+            kms_client=kms_client,
+            discovery=discovery,
+            require_signature=require_signature,
+            max_frame_size=max_frame_size,
+            max_encrypted_data_keys=max_encrypted_data_keys,
+            progress=progress,
+        )
 
 
 def read_header(
@@ -250,8 +340,8 @@ def read_header(
     For display: nothing here is authenticated until decryption checks the header tag.
     """
     if isinstance(source, (bytes, bytearray, memoryview)):
-        return _fmt.parse_header(io.BytesIO(bytes(source)), max_frame_size=max_frame_size,
-                                 max_encrypted_data_keys=max_encrypted_data_keys)
+        return _fmt.parse_header(
+            io.BytesIO(bytes(source)), max_frame_size=max_frame_size, max_encrypted_data_keys=max_encrypted_data_keys
+        )
     with open(source, "rb") as stream:
-        return _fmt.parse_header(stream, max_frame_size=max_frame_size,
-                                 max_encrypted_data_keys=max_encrypted_data_keys)
+        return _fmt.parse_header(stream, max_frame_size=max_frame_size, max_encrypted_data_keys=max_encrypted_data_keys)

@@ -115,10 +115,10 @@ def _frame_parts(frame: Frame, data: bytes) -> list[Part]:
     ]
 
 
-def anatomy_of(source: BinaryIO, *, max_frame_size: int = fmt.MAX_FRAME_SIZE,
-               max_encrypted_data_keys: int = 16) -> Anatomy:
-    header = fmt.parse_header(source, max_encrypted_data_keys=max_encrypted_data_keys,
-                              max_frame_size=max_frame_size)
+def anatomy_of(
+    source: BinaryIO, *, max_frame_size: int = fmt.MAX_FRAME_SIZE, max_encrypted_data_keys: int = 16
+) -> Anatomy:
+    header = fmt.parse_header(source, max_encrypted_data_keys=max_encrypted_data_keys, max_frame_size=max_frame_size)
     parts = _header_parts(header)
     frames: list[Frame] = []
     offset, sequence, frame_size = len(header.raw), 1, header.frame_size
@@ -147,16 +147,28 @@ def anatomy_of(source: BinaryIO, *, max_frame_size: int = fmt.MAX_FRAME_SIZE,
         elif index == 1:
             between = frames[1:-1]
             size = sum(f.size for f in between)
-            parts.append(Part(frame.offset, size, f"frames 2..{len(frames) - 1}",
-                              f"{len(between)} regular frames like frame 1, {frame_size} bytes of content each"))
+            parts.append(
+                Part(
+                    frame.offset,
+                    size,
+                    f"frames 2..{len(frames) - 1}",
+                    f"{len(between)} regular frames like frame 1, {frame_size} bytes of content each",
+                )
+            )
     footer_offset = None
     if header.signed:
         footer_offset = offset
         (length,) = fmt.FOOTER_LENGTH.unpack(_read_at(source, offset, 2, "the footer"))
         signature = _read_at(source, offset + 2, length, "the footer")
         parts.append(Part(offset, 2, "footer: signature length", str(length)))
-        parts.append(Part(offset + 2, length, "footer: signature",
-                          f"{_short_hex(signature)}: ECDSA P-384 over SHA-384 of header and frames"))
+        parts.append(
+            Part(
+                offset + 2,
+                length,
+                "footer: signature",
+                f"{_short_hex(signature)}: ECDSA P-384 over SHA-384 of header and frames",
+            )
+        )
         offset += 2 + length
     source.seek(0, io.SEEK_END)
     end = source.tell()

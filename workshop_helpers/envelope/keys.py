@@ -179,8 +179,9 @@ def candidates(header: fmt.Header, kms, key_id: str | None, discovery: Discovery
     """The (key ARN, encrypted data key) pairs the caller accepts, decided before any Decrypt."""
     check_choice(key_id, discovery)
     if discovery is not None:
-        found = [(edk.key_arn, edk.ciphertext) for edk in header.kms_keys
-                 if edk.key_arn and discovery.accepts(edk.key_arn)]
+        found = [
+            (edk.key_arn, edk.ciphertext) for edk in header.kms_keys if edk.key_arn and discovery.accepts(edk.key_arn)
+        ]
         if not found:
             raise KeyMismatchError(f"the message is encrypted under {_names(header)}, not a key of {discovery}")
         return found
@@ -198,8 +199,9 @@ def unwrap(header: fmt.Header, kms, accepted: list[tuple[str, bytes]]) -> Messag
     key commitment and the header tag. KMS's refusal of the last one propagates."""
     for index, (key_arn, ciphertext) in enumerate(accepted):
         try:
-            response = kms.decrypt(CiphertextBlob=ciphertext, KeyId=key_arn,
-                                   **kms_context_kwargs(header.stored_context))
+            response = kms.decrypt(
+                CiphertextBlob=ciphertext, KeyId=key_arn, **kms_context_kwargs(header.stored_context)
+            )
         except Exception:
             if index == len(accepted) - 1:
                 raise

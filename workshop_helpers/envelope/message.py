@@ -98,9 +98,12 @@ SUITES = {suite.id: suite for suite in (COMMITTING, COMMITTING_SIGNED)}
 
 # The version 1 suites, none key-committing: named in the refusal, never read.
 _V1_SUITES = {
-    0x0014: "AES_128_GCM_IV12_TAG16_NO_KDF", 0x0046: "AES_192_GCM_IV12_TAG16_NO_KDF",
-    0x0078: "AES_256_GCM_IV12_TAG16_NO_KDF", 0x0114: "AES_128_GCM_IV12_TAG16_HKDF_SHA256",
-    0x0146: "AES_192_GCM_IV12_TAG16_HKDF_SHA256", 0x0178: "AES_256_GCM_IV12_TAG16_HKDF_SHA256",
+    0x0014: "AES_128_GCM_IV12_TAG16_NO_KDF",
+    0x0046: "AES_192_GCM_IV12_TAG16_NO_KDF",
+    0x0078: "AES_256_GCM_IV12_TAG16_NO_KDF",
+    0x0114: "AES_128_GCM_IV12_TAG16_HKDF_SHA256",
+    0x0146: "AES_192_GCM_IV12_TAG16_HKDF_SHA256",
+    0x0178: "AES_256_GCM_IV12_TAG16_HKDF_SHA256",
     0x0214: "AES_128_GCM_IV12_TAG16_HKDF_SHA256_ECDSA_P256",
     0x0346: "AES_192_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384",
     0x0378: "AES_256_GCM_IV12_TAG16_HKDF_SHA384_ECDSA_P384",
@@ -200,7 +203,7 @@ class _Cursor:
         end = self.position + size
         if end > len(self.raw):
             raise HeaderError(f"the header's {what} runs past the end of its field")
-        chunk = self.raw[self.position:end]
+        chunk = self.raw[self.position : end]
         self.position = end
         return chunk
 
@@ -231,11 +234,16 @@ class EncryptedDataKey:
 
     def serialize(self) -> bytes:
         provider = self.provider_id.encode("utf-8")
-        return b"".join([
-            struct.pack(">H", len(provider)), provider,
-            struct.pack(">H", len(self.provider_info)), self.provider_info,
-            struct.pack(">H", len(self.ciphertext)), self.ciphertext,
-        ])
+        return b"".join(
+            [
+                struct.pack(">H", len(provider)),
+                provider,
+                struct.pack(">H", len(self.provider_info)),
+                self.provider_info,
+                struct.pack(">H", len(self.ciphertext)),
+                self.ciphertext,
+            ]
+        )
 
 
 @dataclass(frozen=True)
@@ -314,15 +322,18 @@ def header_body(
 ) -> bytes:
     """The version 2 header body, without its tag."""
     context = serialize_context(stored_context)
-    return b"".join([
-        struct.pack(">BH", VERSION, suite.id),
-        message_id,
-        struct.pack(">H", len(context)), context,
-        struct.pack(">H", len(encrypted_data_keys)),
-        *(edk.serialize() for edk in encrypted_data_keys),
-        struct.pack(">BI", CONTENT_TYPE_FRAMED, frame_size),
-        commitment,
-    ])
+    return b"".join(
+        [
+            struct.pack(">BH", VERSION, suite.id),
+            message_id,
+            struct.pack(">H", len(context)),
+            context,
+            struct.pack(">H", len(encrypted_data_keys)),
+            *(edk.serialize() for edk in encrypted_data_keys),
+            struct.pack(">BI", CONTENT_TYPE_FRAMED, frame_size),
+            commitment,
+        ]
+    )
 
 
 class _HeaderReader:
@@ -451,8 +462,17 @@ def parse_header(
         )
     commitment = reader.take(COMMITMENT_BYTES, "key commitment")
     tag = reader.take(TAG_BYTES, "header tag")
-    header = Header(suite, message_id, context, tuple(keys), frame_size, commitment, tag,
-                    b"".join(reader.parts), tuple(reader.fields))
+    header = Header(
+        suite,
+        message_id,
+        context,
+        tuple(keys),
+        frame_size,
+        commitment,
+        tag,
+        b"".join(reader.parts),
+        tuple(reader.fields),
+    )
     _check_public_key_entry(header)
     return header
 
@@ -519,4 +539,4 @@ def read_fully(source: BinaryIO, view: memoryview) -> int:
 def read_exact(source: BinaryIO, size: int) -> bytes:
     """Up to `size` bytes (fewer only at the end of the input)."""
     buffer = bytearray(size)
-    return bytes(buffer[:read_fully(source, memoryview(buffer))])
+    return bytes(buffer[: read_fully(source, memoryview(buffer))])

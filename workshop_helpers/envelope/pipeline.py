@@ -258,12 +258,14 @@ def encrypt_frames(
                 if final:
                     fmt.FINAL_FRAME_HEAD.pack_into(record, 0, fmt.SEQUENCE_NUMBER_END, sequence, iv, size)
                     start = fmt.FINAL_FRAME_HEAD.size
-                    aead.encrypt_into(iv, current[:size], final_prefix + tail, record[start:start + size + fmt.TAG_BYTES])
+                    aead.encrypt_into(
+                        iv, current[:size], final_prefix + tail, record[start : start + size + fmt.TAG_BYTES]
+                    )
                     emit(record, start + size + fmt.TAG_BYTES)
                 else:
                     fmt.REGULAR_FRAME_HEAD.pack_into(record, 0, sequence, iv)
                     start = fmt.REGULAR_FRAME_HEAD.size
-                    aead.encrypt_into(iv, current, regular_prefix + tail, record[start:start + size + fmt.TAG_BYTES])
+                    aead.encrypt_into(iv, current, regular_prefix + tail, record[start : start + size + fmt.TAG_BYTES])
                     emit(record, start + size + fmt.TAG_BYTES)
                 if progress:
                     progress(done, total)
@@ -351,9 +353,7 @@ def decrypt_frames(
                         raise TruncatedError(f"the message ends inside its final frame {sequence}")
                     _, number, iv, size = fmt.FINAL_FRAME_HEAD.unpack_from(record, 0)
                     if size > frame_size:
-                        raise FrameError(
-                            f"the final frame claims {size} bytes; frames hold at most {frame_size}"
-                        )
+                        raise FrameError(f"the final frame claims {size} bytes; frames hold at most {frame_size}")
                     start = fmt.FINAL_FRAME_HEAD.size
                     end = start + size + fmt.TAG_BYTES
                     if got < end:
@@ -378,8 +378,9 @@ def decrypt_frames(
                 plain = writer.buffer()
                 prefix = final_prefix if final else regular_prefix
                 try:
-                    aead.decrypt_into(iv, record[start:end], prefix + fmt.BODY_AAD_TAIL.pack(sequence, size),
-                                      plain[:size])
+                    aead.decrypt_into(
+                        iv, record[start:end], prefix + fmt.BODY_AAD_TAIL.pack(sequence, size), plain[:size]
+                    )
                 except InvalidTag:
                     raise AuthenticationError(
                         f"frame {sequence} failed authentication: the message was modified or spliced"
@@ -438,5 +439,5 @@ def _verify_footer(source: BinaryIO, leftover: bytes, header: fmt.Header, digest
     if len(data) > wanted or source.read(1):
         raise TrailingDataError("bytes follow the signature footer: something was appended to the message")
     assert header.public_key is not None  # a signed suite's header carries it (checked on read)
-    keymod.verify(header.public_key, digest, data[fmt.FOOTER_LENGTH.size:wanted])
+    keymod.verify(header.public_key, digest, data[fmt.FOOTER_LENGTH.size : wanted])
     return wanted

@@ -101,8 +101,13 @@ def blob_key() -> bytes:
 
 
 def _inner_aad(account_id: str, key_id: str, material_id: str) -> bytes:
-    return (_INNER_LABEL + account_id.encode("ascii") + bytes([len(key_id)]) + key_id.encode("ascii")
-            + bytes.fromhex(material_id))
+    return (
+        _INNER_LABEL
+        + account_id.encode("ascii")
+        + bytes([len(key_id)])
+        + key_id.encode("ascii")
+        + bytes.fromhex(material_id)
+    )
 
 
 def seal(
@@ -151,13 +156,13 @@ def _parse_envelope(envelope: bytes) -> Sealed:
     version, id_len = envelope[0], envelope[1]
     if version != ENVELOPE_VERSION or id_len > KEY_ID_FIELD or envelope[-PADDING_LEN:] != bytes(PADDING_LEN):
         raise InvalidCiphertextException()
-    key_id = envelope[2:2 + id_len].decode("ascii", "replace")
+    key_id = envelope[2 : 2 + id_len].decode("ascii", "replace")
     at = 2 + KEY_ID_FIELD
-    account_id = envelope[at:at + ACCOUNT_LEN].decode("ascii", "replace")
+    account_id = envelope[at : at + ACCOUNT_LEN].decode("ascii", "replace")
     at += ACCOUNT_LEN
-    material_id = envelope[at:at + MATERIAL_ID_LEN].hex()
+    material_id = envelope[at : at + MATERIAL_ID_LEN].hex()
     at += MATERIAL_ID_LEN
-    iv, body = envelope[at:at + IV_LEN], envelope[at + IV_LEN:-PADDING_LEN]
+    iv, body = envelope[at : at + IV_LEN], envelope[at + IV_LEN : -PADDING_LEN]
     if not KEY_ID.match(key_id) or not account_id.isdigit() or len(body) < TAG_LEN:
         raise InvalidCiphertextException()
     return Sealed(key_id, account_id, material_id, iv, body, _inner_aad(account_id, key_id, material_id))
@@ -173,8 +178,11 @@ def _parse_legacy(blob: bytes) -> Sealed:
     key_id = blob[2:header_len].decode("ascii", "replace")
     if not KEY_ID.match(key_id):
         raise InvalidCiphertextException()
-    iv, tag, body = blob[header_len:header_len + IV_LEN], blob[header_len + IV_LEN:header_len + IV_LEN + TAG_LEN], blob[
-        header_len + IV_LEN + TAG_LEN:]
+    iv, tag, body = (
+        blob[header_len : header_len + IV_LEN],
+        blob[header_len + IV_LEN : header_len + IV_LEN + TAG_LEN],
+        blob[header_len + IV_LEN + TAG_LEN :],
+    )
     return Sealed(key_id, None, None, iv, body + tag, _LEGACY_LABEL + blob[:header_len])
 
 

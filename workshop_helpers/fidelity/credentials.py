@@ -42,15 +42,23 @@ S3_PAYLOAD_MARKERS = frozenset({
 # header (moto's reads the last 20-character upper-case-or-digit word before a '/') could
 # take for an access key id.
 _NAME = r"(?![0-9a-z-]*[0-9]{16})[a-z0-9][a-z0-9-]{0,62}"
-_CREDENTIAL = re.compile(rf"^(?P<key>[A-Za-z0-9_]{{1,128}})/(?P<date>[0-9]{{8}})/(?P<region>{_NAME})/"
-                         rf"(?P<service>{_NAME})/aws4_request$")
+_CREDENTIAL = re.compile(
+    rf"^(?P<key>[A-Za-z0-9_]{{1,128}})/(?P<date>[0-9]{{8}})/(?P<region>{_NAME})/"
+    rf"(?P<service>{_NAME})/aws4_request$"
+)
 _HEADER = re.compile(r"^AWS4-HMAC-SHA256 +([A-Za-z]+)=([^,\s]*) *, *([A-Za-z]+)=([^,\s]*) *, *([A-Za-z]+)=([^,\s]*) *$")
 # Header names as SigV4 lower-cases them; S3 metadata names may hold "_" (AWS signs them as sent).
 _SIGNED_HEADERS = re.compile(r"^[a-z0-9_-]+(?:;[a-z0-9_-]+)*$")
 _SIGNATURE = re.compile(r"^[0-9a-f]{64}$")
 _TIMESTAMP = re.compile(r"^[0-9]{8}T[0-9]{6}Z$")
-_QUERY_AUTH = ("X-Amz-Algorithm", "X-Amz-Credential", "X-Amz-Date", "X-Amz-Expires", "X-Amz-SignedHeaders",
-               "X-Amz-Signature")
+_QUERY_AUTH = (
+    "X-Amz-Algorithm",
+    "X-Amz-Credential",
+    "X-Amz-Date",
+    "X-Amz-Expires",
+    "X-Amz-SignedHeaders",
+    "X-Amz-Signature",
+)
 _QUERY_NAMES = {name.lower(): name for name in (*_QUERY_AUTH, "X-Amz-Security-Token")}
 _V2_NAMES = ("awsaccesskeyid", "signature", "signatureversion", "signaturemethod")
 
@@ -138,8 +146,11 @@ def query_pairs(query: str) -> list[tuple[str, str]]:
 def _scope(credential: str, service_hint: str | None) -> re.Match:
     match = _CREDENTIAL.match(credential)
     if match is None:
-        raise Refused(MALFORMED, f"the credential {credential!r} is not ACCESS_KEY/YYYYMMDD/REGION/SERVICE/aws4_request",
-                      service_hint)
+        raise Refused(
+            MALFORMED,
+            f"the credential {credential!r} is not ACCESS_KEY/YYYYMMDD/REGION/SERVICE/aws4_request",
+            service_hint,
+        )
     return match
 
 
@@ -155,13 +166,17 @@ def _from_header(header: str, token: str | None, timestamp: str | None) -> Claim
     hint = _loose_service(header)
     match = _HEADER.match(header)
     if match is None:
-        raise Refused(MALFORMED, "the Authorization header is not 'AWS4-HMAC-SHA256 Credential=..., "
-                      "SignedHeaders=..., Signature=...'", hint)
+        raise Refused(
+            MALFORMED,
+            "the Authorization header is not 'AWS4-HMAC-SHA256 Credential=..., SignedHeaders=..., Signature=...'",
+            hint,
+        )
     names = match.group(1, 3, 5)
     fields = dict(zip(names, match.group(2, 4, 6), strict=True))
     if sorted(names) != ["Credential", "Signature", "SignedHeaders"]:
-        raise Refused(MALFORMED, "the Authorization header must name Credential, SignedHeaders and Signature "
-                      "once each", hint)
+        raise Refused(
+            MALFORMED, "the Authorization header must name Credential, SignedHeaders and Signature once each", hint
+        )
     scope = _scope(fields["Credential"], hint)
     return _claim("header", scope, fields["SignedHeaders"], fields["Signature"], token, timestamp, None)
 
@@ -169,15 +184,28 @@ def _from_header(header: str, token: str | None, timestamp: str | None) -> Claim
 def _claim(form, scope, signed_headers, signature, token, timestamp, expires) -> Claim:
     service = scope.group("service")
     if not _SIGNED_HEADERS.match(signed_headers):
-        raise Refused(MALFORMED, f"SignedHeaders {signed_headers!r} is not a ';'-separated list of "
-                      "lower-case header names", service)
+        raise Refused(
+            MALFORMED,
+            f"SignedHeaders {signed_headers!r} is not a ';'-separated list of lower-case header names",
+            service,
+        )
     names = tuple(signed_headers.split(";"))
     if len(set(names)) != len(names) or "host" not in names:
         raise Refused(MALFORMED, "SignedHeaders must name each header once, host among them", service)
     if not _SIGNATURE.match(signature):
         raise Refused(MALFORMED, "the Signature must be 64 lower-case hexadecimal digits", service)
-    return Claim(form, scope.group("key"), scope.group("date"), scope.group("region"), service, names,
-                 signature, timestamp, expires, token)
+    return Claim(
+        form,
+        scope.group("key"),
+        scope.group("date"),
+        scope.group("region"),
+        service,
+        names,
+        signature,
+        timestamp,
+        expires,
+        token,
+    )
 
 
 def _header_timestamp(headers, service: str | None) -> str | None:
@@ -215,20 +243,27 @@ def read(headers, query: str, *, require_date: bool = True) -> Claim:
     header_token = _get(headers, "X-Amz-Security-Token")
     query_signed = any(name.lower() in found for name in _QUERY_AUTH)
     if header and (query_signed or "awsaccesskeyid" in found):
-        raise Refused(TWO_MECHANISMS, "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
-                      "Signature query string parameter or the Authorization header should be specified",
-                      _loose_service(header))
+        raise Refused(
+            TWO_MECHANISMS,
+            "Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, "
+            "Signature query string parameter or the Authorization header should be specified",
+            _loose_service(header),
+        )
     if "awsaccesskeyid" in found or ("signature" in found and not header and not query_signed):
         raise Refused(SIGV2, "Signature Version 2 is not accepted; sign with AWS4-HMAC-SHA256")
     if header is not None and header != "":
         if "x-amz-security-token" in found:
-            raise Refused(TWO_MECHANISMS, "X-Amz-Security-Token is in both the header and the query",
-                          _loose_service(header))
+            raise Refused(
+                TWO_MECHANISMS, "X-Amz-Security-Token is in both the header and the query", _loose_service(header)
+            )
         timestamp = _header_timestamp(headers, _loose_service(header))
         claim = _from_header(header, header_token, timestamp)
         if timestamp is None and require_date:
-            raise Refused(NO_DATE, "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' "
-                          "header.", claim.service)
+            raise Refused(
+                NO_DATE,
+                "Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.",
+                claim.service,
+            )
         return claim
     if query_signed:
         return _from_query(found, header_token)
@@ -241,9 +276,13 @@ def _from_query(found: dict[str, list[str]], header_token: str | None) -> Claim:
     hint = _loose_service(" ".join(found.get("x-amz-credential", [])))
     missing = [name for name in _QUERY_AUTH if len(found.get(name.lower(), [])) != 1]
     if missing:
-        raise Refused(MALFORMED, "Query-string authentication version 4 requires the X-Amz-Algorithm, "
-                      "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires "
-                      f"parameters, each once ({', '.join(missing)})", hint)
+        raise Refused(
+            MALFORMED,
+            "Query-string authentication version 4 requires the X-Amz-Algorithm, "
+            "X-Amz-Credential, X-Amz-Signature, X-Amz-Date, X-Amz-SignedHeaders, and X-Amz-Expires "
+            f"parameters, each once ({', '.join(missing)})",
+            hint,
+        )
     one = {name: found[name.lower()][0] for name in _QUERY_AUTH}
     if one["X-Amz-Algorithm"] != ALGORITHM:
         raise Refused(MALFORMED, f"X-Amz-Algorithm must be {ALGORITHM}", hint)
@@ -257,8 +296,9 @@ def _from_query(found: dict[str, list[str]], header_token: str | None) -> Claim:
         raise Refused(TWO_MECHANISMS, "X-Amz-Security-Token is given more than once", hint)
     token = tokens[0] if tokens else header_token
     scope = _scope(one["X-Amz-Credential"], hint)
-    return _claim("query", scope, one["X-Amz-SignedHeaders"], one["X-Amz-Signature"], token, one["X-Amz-Date"],
-                  int(expires))
+    return _claim(
+        "query", scope, one["X-Amz-SignedHeaders"], one["X-Amz-Signature"], token, one["X-Amz-Date"], int(expires)
+    )
 
 
 class EnvironHeaders(Mapping):
@@ -330,9 +370,12 @@ def check_time(claim: Claim, now: float | None = None) -> None:
     except ValueError:
         raise Refused(MALFORMED, f"the date {claim.timestamp!r} is not a valid date", claim.service) from None
     if claim.timestamp[:8] != claim.date:
-        raise Refused(MISMATCH, f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
-                      f"from HTTP: '{claim.date}' != '{claim.timestamp[:8]}', from '{claim.timestamp}'.",
-                      claim.service)
+        raise Refused(
+            MISMATCH,
+            f"Date in Credential scope does not match YYYYMMDD from ISO-8601 version of date "
+            f"from HTTP: '{claim.date}' != '{claim.timestamp[:8]}', from '{claim.timestamp}'.",
+            claim.service,
+        )
     if claim.form == "query":
         if when - now > MAX_SKEW:
             raise Refused(SKEWED, "Request is not valid yet", claim.service)
@@ -340,11 +383,19 @@ def check_time(claim: Claim, now: float | None = None) -> None:
             raise Refused(EXPIRED, "Request has expired", claim.service)
         return
     if when < now - MAX_SKEW:
-        raise Refused(SKEWED, f"Signature expired: {claim.timestamp} is now earlier than "
-                      f"{_basic(now - MAX_SKEW)} ({_basic(now)} - 15 min.)", claim.service)
+        raise Refused(
+            SKEWED,
+            f"Signature expired: {claim.timestamp} is now earlier than "
+            f"{_basic(now - MAX_SKEW)} ({_basic(now)} - 15 min.)",
+            claim.service,
+        )
     if when > now + MAX_SKEW:
-        raise Refused(SKEWED, f"Signature not yet current: {claim.timestamp} is still later than "
-                      f"{_basic(now + MAX_SKEW)} ({_basic(now)} + 15 min.)", claim.service)
+        raise Refused(
+            SKEWED,
+            f"Signature not yet current: {claim.timestamp} is still later than "
+            f"{_basic(now + MAX_SKEW)} ({_basic(now)} + 15 min.)",
+            claim.service,
+        )
 
 
 # --- verifying ----------------------------------------------------------------------------------
@@ -389,8 +440,9 @@ def payload_hash(claim: Claim, headers, body: bytes) -> str:
     if declared in S3_PAYLOAD_MARKERS and claim.service == "s3":
         return declared
     if not hmac.compare_digest(declared.lower().encode(), actual.encode()):
-        raise Refused(BODY_HASH, "The provided 'x-amz-content-sha256' header does not match what was computed.",
-                      claim.service)
+        raise Refused(
+            BODY_HASH, "The provided 'x-amz-content-sha256' header does not match what was computed.", claim.service
+        )
     return declared
 
 
@@ -401,11 +453,24 @@ def signature_of(claim: Claim, secret: str, method: str, path: str, query: str, 
     from botocore.credentials import Credentials
 
     canonical_headers = "".join(f"{name}:{_trimall(_get(headers, name) or '')}\n" for name in claim.signed_headers)
-    canonical = "\n".join([method.upper(), canonical_path(path, claim.service), canonical_query(query, claim.form),
-                           canonical_headers, ";".join(claim.signed_headers), payload_hash(claim, headers, body)])
-    string_to_sign = "\n".join([ALGORITHM, claim.timestamp or "",
-                                f"{claim.date}/{claim.region}/{claim.service}/aws4_request",
-                                hashlib.sha256(canonical.encode("utf-8")).hexdigest()])
+    canonical = "\n".join(
+        [
+            method.upper(),
+            canonical_path(path, claim.service),
+            canonical_query(query, claim.form),
+            canonical_headers,
+            ";".join(claim.signed_headers),
+            payload_hash(claim, headers, body),
+        ]
+    )
+    string_to_sign = "\n".join(
+        [
+            ALGORITHM,
+            claim.timestamp or "",
+            f"{claim.date}/{claim.region}/{claim.service}/aws4_request",
+            hashlib.sha256(canonical.encode("utf-8")).hexdigest(),
+        ]
+    )
     signer = SigV4Auth(Credentials(claim.access_key, secret), claim.service, claim.region)
     request = AWSRequest(method=method)
     request.context["timestamp"] = claim.timestamp
@@ -427,9 +492,14 @@ def check_chunk_signatures(claim: Claim, secret: str, headers, body: bytes) -> N
     """An S3 upload sent as STREAMING-AWS4-HMAC-SHA256-PAYLOAD(-TRAILER): every chunk's
     signature, chained from the request's own, and the trailer's, as S3 checks them. The
     seed signature covers only the headers; these bind the body to the signer."""
+
     def refused(why: str) -> Refused:
-        return Refused(MISMATCH, f"The request signature we calculated does not match the signature you provided "
-                       f"({why}). Check your AWS Secret Access Key and signing method.", claim.service)
+        return Refused(
+            MISMATCH,
+            f"The request signature we calculated does not match the signature you provided "
+            f"({why}). Check your AWS Secret Access Key and signing method.",
+            claim.service,
+        )
 
     key = _signing_key(secret, claim)
     scope = f"{claim.date}/{claim.region}/{claim.service}/aws4_request"
@@ -440,11 +510,19 @@ def check_chunk_signatures(claim: Claim, secret: str, headers, body: bytes) -> N
         if match is None:
             raise refused("a chunk header is not 'SIZE;chunk-signature=SIGNATURE'")
         size = int(match.group(1), 16)
-        data = body[end + 2:end + 2 + size]
-        if len(data) != size or (size and body[end + 2 + size:end + 4 + size] != b"\r\n"):
+        data = body[end + 2 : end + 2 + size]
+        if len(data) != size or (size and body[end + 2 + size : end + 4 + size] != b"\r\n"):
             raise refused("a chunk is shorter than its size")
-        string_to_sign = "\n".join(["AWS4-HMAC-SHA256-PAYLOAD", claim.timestamp or "", scope, previous,
-                                    _EMPTY_SHA256, hashlib.sha256(data).hexdigest()])
+        string_to_sign = "\n".join(
+            [
+                "AWS4-HMAC-SHA256-PAYLOAD",
+                claim.timestamp or "",
+                scope,
+                previous,
+                _EMPTY_SHA256,
+                hashlib.sha256(data).hexdigest(),
+            ]
+        )
         expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), match.group(2)):
             raise refused("a chunk's signature does not match")
@@ -461,8 +539,9 @@ def check_chunk_signatures(claim: Claim, secret: str, headers, body: bytes) -> N
             raise refused("the trailer is incomplete")
         lines = [line for line in trailer.split(b"\r\n") if line]
         canonical = b"".join(line.strip() + b"\n" for line in lines)
-        string_to_sign = "\n".join(["AWS4-HMAC-SHA256-TRAILER", claim.timestamp or "", scope, previous,
-                                    hashlib.sha256(canonical).hexdigest()])
+        string_to_sign = "\n".join(
+            ["AWS4-HMAC-SHA256-TRAILER", claim.timestamp or "", scope, previous, hashlib.sha256(canonical).hexdigest()]
+        )
         expected = hmac.new(key, string_to_sign.encode(), hashlib.sha256).hexdigest()
         if not hmac.compare_digest(expected.encode(), signature):
             raise refused("the trailer's signature does not match")
@@ -473,8 +552,15 @@ def check_chunk_signatures(claim: Claim, secret: str, headers, body: bytes) -> N
         raise refused("X-Amz-Decoded-Content-Length is not the chunks' total size")
 
 
-def authenticate(method: str, path: str, query: str, headers, body: bytes,
-                 issued: Callable[[str], Issued | None], now: float | None = None) -> Claim:
+def authenticate(
+    method: str,
+    path: str,
+    query: str,
+    headers,
+    body: bytes,
+    issued: Callable[[str], Issued | None],
+    now: float | None = None,
+) -> Claim:
     """The request's claim once its signature is verified: the claim of the key that signed
     it, or an unsigned claim. Raises Refused otherwise. `issued(access_key)` is what the
     endpoint issued for a key, or None for a key it never issued."""
@@ -486,16 +572,24 @@ def authenticate(method: str, path: str, query: str, headers, body: bytes,
     if found is None:
         raise Refused(UNKNOWN_KEY, "The security token included in the request is invalid.", claim.service)
     if found.token is not None or claim.token is not None:
-        if found.token is None or claim.token is None or not hmac.compare_digest(
-                claim.token.encode("utf-8", "replace"), found.token.encode("utf-8", "replace")):
+        if (
+            found.token is None
+            or claim.token is None
+            or not hmac.compare_digest(claim.token.encode("utf-8", "replace"), found.token.encode("utf-8", "replace"))
+        ):
             raise Refused(BAD_TOKEN, "The security token included in the request is invalid.", claim.service)
     expected = signature_of(claim, found.secret, method, path, query, headers, body)
     if not hmac.compare_digest(expected.encode(), claim.signature.encode()):
-        raise Refused(MISMATCH, "The request signature we calculated does not match the signature you provided. "
-                      "Check your AWS Secret Access Key and signing method. Consult the service documentation "
-                      "for details.", claim.service)
+        raise Refused(
+            MISMATCH,
+            "The request signature we calculated does not match the signature you provided. "
+            "Check your AWS Secret Access Key and signing method. Consult the service documentation "
+            "for details.",
+            claim.service,
+        )
     if claim.service == "s3" and (_get(headers, "X-Amz-Content-SHA256") or "").startswith(
-            "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"):
+        "STREAMING-AWS4-HMAC-SHA256-PAYLOAD"
+    ):
         check_chunk_signatures(claim, found.secret, headers, body)
     return claim
 
@@ -503,8 +597,10 @@ def authenticate(method: str, path: str, query: str, headers, body: bytes,
 def header_of(claim: Claim) -> str:
     """The claim as an Authorization header, for moto's own parsers, which read no other
     form (moto's dispatcher picks the service from it; its IAMRequest the key)."""
-    return (f"{ALGORITHM} Credential={claim.access_key}/{claim.date}/{claim.region}/{claim.service}/aws4_request, "
-            f"SignedHeaders={';'.join(claim.signed_headers)}, Signature={claim.signature}")
+    return (
+        f"{ALGORITHM} Credential={claim.access_key}/{claim.date}/{claim.region}/{claim.service}/aws4_request, "
+        f"SignedHeaders={';'.join(claim.signed_headers)}, Signature={claim.signature}"
+    )
 
 
 # --- the verified caller of this thread's request ------------------------------------------------

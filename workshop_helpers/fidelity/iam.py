@@ -30,6 +30,7 @@ UNSIGNED_OPERATIONS = frozenset({"AssumeRoleWithWebIdentity", "AssumeRoleWithSAM
 class MissingAuthenticationTokenException(KmsError):
     pass
 
+
 _EXPIRED = "The security token included in the request is expired"
 
 
@@ -92,8 +93,15 @@ def _verified_iam_request(self, iam_request_cls, account_id: str, claim: credent
     headers = {"Authorization": credentials.header_of(claim)}
     if claim.token is not None:
         headers["X-Amz-Security-Token"] = claim.token
-    return iam_request_cls(account_id=account_id, method=self.method, path=self.raw_path, data=self.data,
-                           body=self.raw_body, headers=headers, action=self._get_action())
+    return iam_request_cls(
+        account_id=account_id,
+        method=self.method,
+        path=self.raw_path,
+        data=self.data,
+        body=self.raw_body,
+        headers=headers,
+        action=self._get_action(),
+    )
 
 
 def _authorize_verified(self, iam_request_cls, resource: str, claim: credentials.Claim) -> None:

@@ -32,8 +32,9 @@ import inspect
 import os
 import re
 import sys
+from collections.abc import Callable
 from importlib import metadata
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import WorkshopError, one_line
 
@@ -227,7 +228,10 @@ MEMBERS: dict[str, dict[str, tuple[str, ...]]] = {
             "create_backend_app(service)",
         ),
         # serving/server.py: headers with underscores kept as moto's own server keeps them
-        "moto.core.request": ("environ_key_for_header(header_name)", "should_preserve_original_header_name(header_name)"),
+        "moto.core.request": (
+            "environ_key_for_header(header_name)",
+            "should_preserve_original_header_name(header_name)",
+        ),
     },
     HOOKS: {"botocore.handlers": ("BUILTIN_HANDLERS.append",)},
     BACKEND: {"moto": ("mock_aws",)},
@@ -250,8 +254,20 @@ INSTANCE_ATTRIBUTES: dict[str, dict[str, tuple[str, ...]]] = {
     FIDELITY: {
         "moto.kms.models:KmsBackend": ("keys", "region_name", "account_id", "tagger"),
         "moto.kms.models:Key": (
-            "id", "arn", "policy", "key_usage", "key_spec", "key_state", "enabled", "origin",
-            "key_material", "deletion_date", "grants", "multi_region", "key_manager", "aliases",
+            "id",
+            "arn",
+            "policy",
+            "key_usage",
+            "key_spec",
+            "key_state",
+            "enabled",
+            "origin",
+            "key_material",
+            "deletion_date",
+            "grants",
+            "multi_region",
+            "key_manager",
+            "aliases",
         ),
         "moto.kms.models:Grant": ("id", "token", "grantee_principal", "operations", "constraints"),
         "moto.kms.responses:KmsResponse": ("service_name",),
@@ -276,8 +292,17 @@ INSTANCE_ATTRIBUTES: dict[str, dict[str, tuple[str, ...]]] = {
 ASSIGNED: dict[str, dict[str, tuple[str, ...]]] = {
     FIDELITY: {
         "moto.core.responses:BaseResponse.setup_class": (
-            "body", "raw_body", "uri", "raw_path", "data", "method", "headers", "response_headers",
-            "partition", "current_account", "region",
+            "body",
+            "raw_body",
+            "uri",
+            "raw_path",
+            "data",
+            "method",
+            "headers",
+            "response_headers",
+            "partition",
+            "current_account",
+            "region",
         ),
         # exceptions.py: an error without a message field replaces the body moto sends
         "moto.core.exceptions:_RESTError.__init__": ("error_type",),
@@ -602,9 +627,7 @@ def _events_check(spec: str, events, user: str):
         path, function = _target(spec, user)
         for event, keywords in events:
             if not _emits(function, event, keywords):
-                raise _Failure(
-                    path, user, f"changed {path}: it no longer emits {event} with {', '.join(keywords)}"
-                )
+                raise _Failure(path, user, f"changed {path}: it no longer emits {event} with {', '.join(keywords)}")
 
     return run
 

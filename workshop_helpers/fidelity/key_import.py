@@ -232,7 +232,7 @@ def get_parameters(key: Any, algorithm: str | None, key_spec: str | None) -> Wra
     )
     state = state_of(key)
     with lock:
-        state.parameters = [p for p in state.parameters if not p.expired][-(_KEEP_PARAMETERS - 1):] + [params]
+        state.parameters = [p for p in state.parameters if not p.expired][-(_KEEP_PARAMETERS - 1) :] + [params]
     return params
 
 

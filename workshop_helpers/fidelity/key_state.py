@@ -51,7 +51,9 @@ def validate_pending_window(days: Any) -> int:
     if days is None:
         return MAX_PENDING_DAYS
     if not isinstance(days, int) or isinstance(days, bool):
-        raise ValidationException(f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must be an integer")
+        raise ValidationException(
+            f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy constraint: Member must be an integer"
+        )
     if days < MIN_PENDING_DAYS:
         raise ValidationException(
             f"1 validation error detected: Value '{days}' at 'pendingWindowInDays' failed to satisfy "

@@ -60,14 +60,14 @@ def _blob_key_id(backend: Any, params: dict) -> str | None:
     return ref.as_key_id(backend.account_id, backend.region_name) if ref is not None else None
 
 
-def _check(backend: Any, action: str, key_id: str | None, encryption_context: Any, request_key_id: str | None = None) -> Check:
+def _check(
+    backend: Any, action: str, key_id: str | None, encryption_context: Any, request_key_id: str | None = None
+) -> Check:
     resource, key = _resource_of(backend, key_id)
     context = _encryption_context_keys(encryption_context if isinstance(encryption_context, dict) else None)
     context["kms:calleraccount"] = [backend.account_id]
     if key is not None:
-        context.update(
-            {"kms:keyorigin": [key.origin], "kms:keyspec": [key.key_spec], "kms:keyusage": [key.key_usage]}
-        )
+        context.update({"kms:keyorigin": [key.origin], "kms:keyspec": [key.key_spec], "kms:keyusage": [key.key_usage]})
     alias = getattr(key_refs.parse(request_key_id), "alias", None)
     if alias:
         context["kms:requestalias"] = [alias]
@@ -86,7 +86,9 @@ def checks_for(backend: Any, action: str, params: dict) -> list[Check]:
         return [_check(backend, action, key_id, context, params.get("KeyId"))]
     if action == "ReEncrypt":
         source = params.get("SourceKeyId") or _blob_key_id(backend, params)
-        checks = [_check(backend, "ReEncryptTo", params.get("DestinationKeyId"), params.get("DestinationEncryptionContext"))]
+        checks = [
+            _check(backend, "ReEncryptTo", params.get("DestinationKeyId"), params.get("DestinationEncryptionContext"))
+        ]
         if source is not None:
             checks.insert(0, _check(backend, "ReEncryptFrom", source, params.get("SourceEncryptionContext")))
         return checks

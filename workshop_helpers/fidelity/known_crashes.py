@@ -1,6 +1,6 @@
 """moto crashes found on the workshop's paths, each turned into the error KMS gives.
 
-Each has a test in tests/test_fidelity_errors.py. DisableKey/EnableKey by ARN (KeyError in
+Each has a test in tests/unit/test_fidelity_errors.py. DisableKey/EnableKey by ARN (KeyError in
 moto) are fixed with the key-state rules in keys.py. Whatever still crashes becomes
 KMSInternalException (safety_net.py).
 """

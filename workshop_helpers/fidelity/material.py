@@ -91,8 +91,15 @@ def _initial(key: Any) -> list[Material]:
     legacy_id = getattr(legacy, "material_id", None)
     if not legacy_id:
         return []
-    return [Material(legacy_id, key.key_material, CURRENT, getattr(legacy, "expiration_model", None),
-                     getattr(legacy, "valid_to", None))]
+    return [
+        Material(
+            legacy_id,
+            key.key_material,
+            CURRENT,
+            getattr(legacy, "expiration_model", None),
+            getattr(legacy, "valid_to", None),
+        )
+    ]
 
 
 def current(key: Any) -> Material | None:

@@ -135,7 +135,7 @@ def condition_holds(operator: str, key: str, raw_expected: Any, context: dict[st
     qualifier = None
     for prefix in ("forallvalues:", "foranyvalue:"):
         if op.startswith(prefix):
-            qualifier, op = prefix[:-1], op[len(prefix):]
+            qualifier, op = prefix[:-1], op[len(prefix) :]
     if_exists = op.endswith("ifexists") and op != "null"
     if if_exists:
         op = op[: -len("ifexists")]

@@ -115,4 +115,3 @@ def identity_documents(principal: Principal) -> list[tuple[str, Any]]:
 def session_document(principal: Principal) -> Any | None:
     """The session policy passed to AssumeRole, if any: it can only narrow permissions."""
     return (principal.session.policy or None) if principal.session is not None else None
-

@@ -183,8 +183,11 @@ def re_encrypt(self) -> str:
     backend = self.kms_backend
     find_key(backend, destination_key_id)
     opened = keys.open_blob(
-        backend, self._get_param("CiphertextBlob") or b"", self._get_param("SourceEncryptionContext", {}),
-        source_key_id, "ReEncrypt",
+        backend,
+        self._get_param("CiphertextBlob") or b"",
+        self._get_param("SourceEncryptionContext", {}),
+        source_key_id,
+        "ReEncrypt",
     )
     blob, destination, material = keys.seal(
         backend, destination_key_id, opened.plaintext, self._get_param("DestinationEncryptionContext", {}), "ReEncrypt"
@@ -289,7 +292,7 @@ def list_key_rotations(self) -> str:
         entries.append(entry)
     start = int(self._get_param("Marker") or 0) if str(self._get_param("Marker") or "0").isdigit() else 0
     limit = self._get_param("Limit") or 100
-    page = entries[start:start + limit]
+    page = entries[start : start + limit]
     answer: dict[str, Any] = {"Rotations": page, "Truncated": start + limit < len(entries)}
     if answer["Truncated"]:
         answer["NextMarker"] = str(start + limit)
@@ -329,8 +332,9 @@ def get_key_rotation_status(self) -> str:
     answer: dict[str, Any] = {"KeyId": key.arn, "KeyRotationEnabled": enabled}
     if enabled:
         schedule = materials.rotation_schedule(key)
-        answer.update({"RotationPeriodInDays": schedule.period_in_days,
-                       "NextRotationDate": schedule.next_rotation_date})
+        answer.update(
+            {"RotationPeriodInDays": schedule.period_in_days, "NextRotationDate": schedule.next_rotation_date}
+        )
     return json.dumps(answer)
 
 

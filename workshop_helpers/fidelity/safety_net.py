@@ -121,27 +121,39 @@ def bad_input_answer(service: str, target: str, body: bytes, exc: BaseException)
     request_id = str(uuid.uuid4())
     if target:  # a JSON API (X-Amz-Target)
         problem = json_object_problem(body)
-        code, message = ("SerializationException", f"{problem}; send a JSON object of the operation's parameters") \
-            if problem else ("ValidationException", f"a parameter could not be read ({detail}); check its type "
-                                                    "and format in the API reference")
+        code, message = (
+            ("SerializationException", f"{problem}; send a JSON object of the operation's parameters")
+            if problem
+            else (
+                "ValidationException",
+                f"a parameter could not be read ({detail}); check its type and format in the API reference",
+            )
+        )
         return 400, "application/x-amz-json-1.1", json.dumps({"__type": code, "message": message}).encode()
     if service == "s3":
         if body.strip():
             code = "MalformedXML"
-            message = ("The XML you provided was not well-formed or did not validate against our published schema"
-                       + ("" if _well_formed_xml(body) else " (it is not well-formed XML)"))
+            message = "The XML you provided was not well-formed or did not validate against our published schema" + (
+                "" if _well_formed_xml(body) else " (it is not well-formed XML)"
+            )
         else:
             code, message = "InvalidRequest", f"The request could not be handled ({detail}); check its parameters"
-        text = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{escape(message)}'
-                f"</Message><RequestId>{request_id[:16].upper()}</RequestId></Error>")
+        text = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>{code}</Code><Message>{escape(message)}'
+            f"</Message><RequestId>{request_id[:16].upper()}</RequestId></Error>"
+        )
         return 400, "application/xml", text.encode()
     message = f"a parameter value could not be read ({detail}); check its type and format in the API reference"
     if service == "ec2":
-        text = (f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>InvalidParameterValue</Code>'
-                f"<Message>{escape(message)}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>")
+        text = (
+            f'<?xml version="1.0" encoding="UTF-8"?>\n<Response><Errors><Error><Code>InvalidParameterValue</Code>'
+            f"<Message>{escape(message)}</Message></Error></Errors><RequestID>{request_id}</RequestID></Response>"
+        )
         return 400, "text/xml", text.encode()
-    text = (f'<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>{escape(message)}'
-            f"</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+    text = (
+        f"<ErrorResponse><Error><Type>Sender</Type><Code>ValidationError</Code><Message>{escape(message)}"
+        f"</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+    )
     return 400, "text/xml", text.encode()
 
 
@@ -164,8 +176,11 @@ def _guard_flask_responses() -> None:
             target = flask_request.headers.get("X-Amz-Target", "")
             log.warning("moto's %s failed on bad input: %s", service or "server", _detail(exc))
             status, content_type, answer = bad_input_answer(service, target, body, exc)
-            return Response(response=answer, status=status,
-                            headers={"Content-Type": content_type, "x-amzn-RequestId": str(uuid.uuid4())})
+            return Response(
+                response=answer,
+                status=status,
+                headers={"Content-Type": content_type, "x-amzn-RequestId": str(uuid.uuid4())},
+            )
 
     convert_to_flask_response.__call__ = __call__  # type: ignore[method-assign]
 
@@ -178,8 +193,9 @@ def install() -> None:
     def _dispatch(self, request, *args, **kwargs):
         problem = json_object_problem(_request_body(request))
         if problem is not None:
-            return _error_response(self, SerializationException(
-                f"{problem}; send a JSON object of the operation's parameters"))
+            return _error_response(
+                self, SerializationException(f"{problem}; send a JSON object of the operation's parameters")
+            )
         try:
             return original(self, request, *args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the net: every crash becomes a KMS error

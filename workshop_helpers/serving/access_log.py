@@ -46,10 +46,17 @@ def log_requests(app: Callable, logger: logging.Logger | None = None) -> Callabl
             return app(environ, record)
         finally:
             target = environ.get("HTTP_X_AMZ_TARGET")
-            uri = environ.get("REQUEST_URI") or (environ.get("PATH_INFO", "/") + (
-                "?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else ""))
-            log.info('%s "%s %s" %s %.1f ms%s', environ.get("REMOTE_ADDR", "-"), environ.get("REQUEST_METHOD", "-"),
-                     mask_secrets(uri), seen.get("status", "-"), (time.perf_counter() - started) * 1000,
-                     f" {target}" if target else "")
+            uri = environ.get("REQUEST_URI") or (
+                environ.get("PATH_INFO", "/") + ("?" + environ["QUERY_STRING"] if environ.get("QUERY_STRING") else "")
+            )
+            log.info(
+                '%s "%s %s" %s %.1f ms%s',
+                environ.get("REMOTE_ADDR", "-"),
+                environ.get("REQUEST_METHOD", "-"),
+                mask_secrets(uri),
+                seen.get("status", "-"),
+                (time.perf_counter() - started) * 1000,
+                f" {target}" if target else "",
+            )
 
     return application

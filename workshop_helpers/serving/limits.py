@@ -60,8 +60,9 @@ def limit_for(header: Callable[[str], str], query: str = "") -> BodyLimit:
     json_api = bool(header("X-Amz-Target")) or content_type.startswith("application/x-amz-json")
     match = _SCOPE.search(header("Authorization") or "") or _SCOPE.search(query or "")
     service = match.group(1) if match else None
-    if service == "s3" or (service is None and not json_api
-                           and not content_type.startswith("application/x-www-form-urlencoded")):
+    if service == "s3" or (
+        service is None and not json_api and not content_type.startswith("application/x-www-form-urlencoded")
+    ):
         return BodyLimit(S3_BODY_LIMIT, "s3")
     if json_api:
         return BodyLimit(API_BODY_LIMIT, "json")
@@ -83,15 +84,19 @@ def refusal(limit: BodyLimit, size: int, *, complete: bool = True) -> tuple[str,
     many when not `complete`: a chunked body stopped part way)."""
     request_id = str(uuid.uuid4())
     shown = f"{size}" if complete else f"more than {limit.max_bytes}"
-    why = (f"the request body ({shown} bytes) is larger than this endpoint accepts for this API "
-           f"({limit.max_bytes} bytes, {limit.describe()}); send a smaller request")
+    why = (
+        f"the request body ({shown} bytes) is larger than this endpoint accepts for this API "
+        f"({limit.max_bytes} bytes, {limit.describe()}); send a smaller request"
+    )
     if limit.protocol == "s3":
         status = "400 Bad Request"
         content_type = "application/xml"
-        body = ('<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>EntityTooLarge</Code>'
-                f"<Message>{_S3_MESSAGE}</Message><ProposedSize>{size}</ProposedSize>"
-                f"<MaxSizeAllowed>{limit.max_bytes}</MaxSizeAllowed><RequestId>{request_id}</RequestId>"
-                "</Error>")
+        body = (
+            '<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>EntityTooLarge</Code>'
+            f"<Message>{_S3_MESSAGE}</Message><ProposedSize>{size}</ProposedSize>"
+            f"<MaxSizeAllowed>{limit.max_bytes}</MaxSizeAllowed><RequestId>{request_id}</RequestId>"
+            "</Error>"
+        )
         extra = [("x-amz-request-id", request_id)]
     elif limit.protocol == "json":
         status, content_type = "413 Request Entity Too Large", "application/x-amz-json-1.1"
@@ -99,13 +104,17 @@ def refusal(limit: BodyLimit, size: int, *, complete: bool = True) -> tuple[str,
         extra = [("x-amzn-RequestId", request_id)]
     elif limit.protocol == "ec2":
         status, content_type = "413 Request Entity Too Large", "text/xml"
-        body = (f"<Response><Errors><Error><Code>RequestEntityTooLarge</Code><Message>{escape(why)}</Message>"
-                f"</Error></Errors><RequestID>{request_id}</RequestID></Response>")
+        body = (
+            f"<Response><Errors><Error><Code>RequestEntityTooLarge</Code><Message>{escape(why)}</Message>"
+            f"</Error></Errors><RequestID>{request_id}</RequestID></Response>"
+        )
         extra = []
     else:
         status, content_type = "413 Request Entity Too Large", "text/xml"
-        body = ("<ErrorResponse><Error><Type>Sender</Type><Code>RequestEntityTooLarge</Code>"
-                f"<Message>{escape(why)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>")
+        body = (
+            "<ErrorResponse><Error><Type>Sender</Type><Code>RequestEntityTooLarge</Code>"
+            f"<Message>{escape(why)}</Message></Error><RequestId>{request_id}</RequestId></ErrorResponse>"
+        )
         extra = [("x-amzn-RequestId", request_id)]
     data = body.encode()
     return status, [("Content-Type", content_type), ("Content-Length", str(len(data))), *extra], data

@@ -77,7 +77,7 @@ class _Request(HTTPRequestParser):
 
         dashed = set(self.headers)
         values: dict[str, list[str]] = {}
-        for line in get_header_lines(header_plus[header_plus.find(b"\r\n") + 2:]):
+        for line in get_header_lines(header_plus[header_plus.find(b"\r\n") + 2 :]):
             match = HEADER_FIELD_RE.match(line)
             name = match.group("name").decode("latin-1") if match else ""
             if "_" not in name or not should_preserve_original_header_name(name):
@@ -98,8 +98,7 @@ class _Request(HTTPRequestParser):
         if self.error is not None or self.empty or self.body_rcv is None or not self.headers_finished:
             return consumed
         if not had_headers:
-            self.limit = limits.limit_for(lambda name: self.headers.get(name.upper().replace("-", "_"), ""),
-                                          self.query)
+            self.limit = limits.limit_for(lambda name: self.headers.get(name.upper().replace("-", "_"), ""), self.query)
             if not self.chunked and self.content_length > self.limit.max_bytes:
                 self._refuse(self.content_length, complete=True)
                 return len(data)
@@ -220,14 +219,22 @@ class HttpServer:
             cleanup_interval=1,  # so a timeout is applied within a second of its end
             # the map also holds the listening socket and the loop's wake-up pipe
             connection_limit=options.connection_limit + 2,
-            max_request_body_size=2 * limits.S3_BODY_LIMIT,  # a backstop (counts chunk framing too): the limits are in _Request
+            max_request_body_size=2
+            * limits.S3_BODY_LIMIT,  # a backstop (counts chunk framing too): the limits are in _Request
             asyncore_use_poll=True,  # select() cannot watch descriptors past 1024
             log_socket_errors=False,
         )
         self._dispatcher = ThreadedTaskDispatcher()
         self._dispatcher.set_thread_count(adj.threads)
-        self._server = _Server(app, map=self._map, _sock=sock, dispatcher=self._dispatcher, adj=adj,
-                               bind_socket=False, sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()))
+        self._server = _Server(
+            app,
+            map=self._map,
+            _sock=sock,
+            dispatcher=self._dispatcher,
+            adj=adj,
+            bind_socket=False,
+            sockinfo=(sock.family, sock.type, sock.proto, sock.getsockname()),
+        )
         self.address = sock.getsockname()[:2]
         self._stopping = threading.Event()
         self._stopped = threading.Event()

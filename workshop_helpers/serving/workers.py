@@ -41,15 +41,25 @@ class Workers:
         self.procs: list[subprocess.Popen] = []
 
     def _argv(self) -> list[str]:
-        return [sys.executable, "-m", "workshop_helpers", "serve", *self.worker_args,
-                "--listen-fd", str(self.sock.fileno())]
+        return [
+            sys.executable,
+            "-m",
+            "workshop_helpers",
+            "serve",
+            *self.worker_args,
+            "--listen-fd",
+            str(self.sock.fileno()),
+        ]
 
     def start(self) -> None:
         """Start every worker and wait until each serves; WorkshopError (one line) if one dies first."""
         fd = self.sock.fileno()
         for _ in range(self.count):
-            self.procs.append(subprocess.Popen(self._argv(), pass_fds=(fd,), stdout=subprocess.PIPE,
-                                               stdin=subprocess.DEVNULL, text=True))
+            self.procs.append(
+                subprocess.Popen(
+                    self._argv(), pass_fds=(fd,), stdout=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True
+                )
+            )
         lines: list[str | None] = [None] * self.count
 
         def first_line(i: int) -> None:
@@ -68,8 +78,9 @@ class Workers:
                     code = None
                 self.stop()
                 why = f"exited with code {code}" if code is not None else f"did not start within {START_TIMEOUT:.0f} s"
-                raise WorkshopError(f"worker {i + 1} of {self.count} {why} (its error, if any, is above); "
-                                    "the endpoint is not running")
+                raise WorkshopError(
+                    f"worker {i + 1} of {self.count} {why} (its error, if any, is above); the endpoint is not running"
+                )
         self.sock.close()  # the workers hold it now; the port is free once they all stop
 
     def wait(self, stopping: threading.Event) -> int:
@@ -78,8 +89,9 @@ class Workers:
             for i, proc in enumerate(self.procs):
                 code = proc.poll()
                 if code is not None:
-                    self.say(f"worker {i + 1} of {self.count} (pid {proc.pid}) exited with code {code}; "
-                             "stopping the others")
+                    self.say(
+                        f"worker {i + 1} of {self.count} (pid {proc.pid}) exited with code {code}; stopping the others"
+                    )
                     self.stop()
                     return 1
         codes = self.stop()
@@ -112,7 +124,8 @@ def inherited_socket(fd: int) -> socket.socket:
     try:
         sock = socket.socket(fileno=fd)
     except OSError as exc:
-        raise WorkshopError(f"--listen-fd {fd} is not a socket ({exc.strerror or exc}); "
-                            "it is for serve's own workers") from None
+        raise WorkshopError(
+            f"--listen-fd {fd} is not a socket ({exc.strerror or exc}); it is for serve's own workers"
+        ) from None
     os.set_inheritable(fd, False)
     return sock

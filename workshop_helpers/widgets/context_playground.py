@@ -31,7 +31,7 @@ class PlaygroundResult:
     code: str | None = None
     message: str = ""
     shown: str = ""
-    sent: bool = True   # False: the input was refused here, before any request to KMS
+    sent: bool = True  # False: the input was refused here, before any request to KMS
 
     def text(self) -> str:
         if not self.sent:
@@ -84,7 +84,7 @@ def try_decrypt(kms, ciphertext_blob: bytes, pairs, *, describe=None) -> Playgro
     """
     try:
         context = dict(pairs) if isinstance(pairs, dict) else context_from_pairs(pairs)
-    except ValueError as exc:   # refused here: KMS was never asked
+    except ValueError as exc:  # refused here: KMS was never asked
         return PlaygroundResult(False, {}, "InvalidInput", str(exc), sent=False)
     kwargs = {"CiphertextBlob": ciphertext_blob}
     if context:
@@ -104,8 +104,7 @@ def try_decrypt(kms, ciphertext_blob: bytes, pairs, *, describe=None) -> Playgro
 class ContextPlayground:
     """The widget and its state; `.widget` is what the notebook displays."""
 
-    def __init__(self, kms, ciphertext_blob: bytes, pairs=(("project", "workshop"),), describe=None,
-                 max_rows: int = 4):
+    def __init__(self, kms, ciphertext_blob: bytes, pairs=(("project", "workshop"),), describe=None, max_rows: int = 4):
         import ipywidgets as w
 
         self._w = w
@@ -114,20 +113,26 @@ class ContextPlayground:
         self.max_rows = max_rows
         self.rows: list = []
         self.rows_box = w.VBox()
-        self.add_button = w.Button(description="Add a pair", icon="plus",
-                                   tooltip="Add an empty key/value pair to the encryption context")
-        self.decrypt_button = w.Button(description="Decrypt", button_style="primary", icon="unlock",
-                                       tooltip="Send the ciphertext with this encryption context to KMS")
+        self.add_button = w.Button(
+            description="Add a pair", icon="plus", tooltip="Add an empty key/value pair to the encryption context"
+        )
+        self.decrypt_button = w.Button(
+            description="Decrypt",
+            button_style="primary",
+            icon="unlock",
+            tooltip="Send the ciphertext with this encryption context to KMS",
+        )
         self.result = w.HTML(value="<div role='status'>Edit the context, then press Decrypt.</div>")
         self.result.add_class(RESULT_CLASS)
         self.add_button.on_click(lambda _b: self.add_row())
         self.decrypt_button.on_click(lambda _b: self.decrypt())
         for key, value in pairs:
             self.add_row(key, value)
-        heading = w.HTML("<strong>Encryption context playground</strong>: the ciphertext stays "
-                         "the same, only the context you send with it changes.")
-        self.widget = w.VBox([heading, self.rows_box, w.HBox([self.add_button, self.decrypt_button]),
-                              self.result])
+        heading = w.HTML(
+            "<strong>Encryption context playground</strong>: the ciphertext stays "
+            "the same, only the context you send with it changes."
+        )
+        self.widget = w.VBox([heading, self.rows_box, w.HBox([self.add_button, self.decrypt_button]), self.result])
         self.widget.add_class(PLAYGROUND_CLASS)
 
     def add_row(self, key: str = "", value: str = "") -> None:
@@ -136,8 +141,7 @@ class ContextPlayground:
             return
         n = len(self.rows) + 1
         key_box = w.Text(value=key, description=f"Key {n}", placeholder="e.g. project", continuous_update=False)
-        value_box = w.Text(value=value, description=f"Value {n}", placeholder="e.g. workshop",
-                           continuous_update=False)
+        value_box = w.Text(value=value, description=f"Value {n}", placeholder="e.g. workshop", continuous_update=False)
         remove = w.Button(description=f"Remove pair {n}", tooltip=f"Remove key/value pair {n}")
         row = w.HBox([key_box, value_box, remove])
         row.add_class("kms-context-pair")
@@ -173,6 +177,8 @@ class ContextPlayground:
         return "ContextPlayground(encryption context editor with a Decrypt button)"
 
 
-def context_playground(kms, ciphertext_blob: bytes, pairs=(("project", "workshop"),), describe=None) -> ContextPlayground:
+def context_playground(
+    kms, ciphertext_blob: bytes, pairs=(("project", "workshop"),), describe=None
+) -> ContextPlayground:
     """An ipywidgets playground to try decrypting `ciphertext_blob` with various contexts."""
     return ContextPlayground(kms, ciphertext_blob, pairs, describe)

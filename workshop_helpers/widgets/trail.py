@@ -26,8 +26,9 @@ WIDGET_CLASS = "kms-trail-widget"
 class TrailWidget:
     """Follows `audit.records(since=...)` in a table. Display it as a cell's last value."""
 
-    def __init__(self, *, since: int | None = None, last: int | None = 20, follow: bool = False,
-                 title: str = "KMS calls (live)"):
+    def __init__(
+        self, *, since: int | None = None, last: int | None = 20, follow: bool = False, title: str = "KMS calls (live)"
+    ):
         import ipywidgets as w
 
         self.since = since  # None: the whole trail (its last `last` calls)
@@ -40,12 +41,27 @@ class TrailWidget:
             description="Refresh", icon="refresh", tooltip="Redraw the table from the trail now", layout=auto
         )
         # Checkboxes carry their description inside their <label>; the tooltip adds a title.
-        self.follow_box = w.Checkbox(value=False, description="Follow live", indent=False, layout=auto,
-                                     tooltip="Redraw the table whenever a new KMS call is recorded")
-        self.simulated_box = w.Checkbox(value=False, description="Only simulated", indent=False, layout=auto,
-                                        tooltip="Show only the calls the workshop simulated")
-        self.failures_box = w.Checkbox(value=False, description="Only failures", indent=False, layout=auto,
-                                       tooltip="Show only the calls that failed")
+        self.follow_box = w.Checkbox(
+            value=False,
+            description="Follow live",
+            indent=False,
+            layout=auto,
+            tooltip="Redraw the table whenever a new KMS call is recorded",
+        )
+        self.simulated_box = w.Checkbox(
+            value=False,
+            description="Only simulated",
+            indent=False,
+            layout=auto,
+            tooltip="Show only the calls the workshop simulated",
+        )
+        self.failures_box = w.Checkbox(
+            value=False,
+            description="Only failures",
+            indent=False,
+            layout=auto,
+            tooltip="Show only the calls that failed",
+        )
         self.reset_button = w.Button(
             description="Start from now",
             icon="step-forward",
@@ -79,7 +95,7 @@ class TrailWidget:
         )
 
     def _shown(self, matching: list[dict]) -> list[dict]:
-        return matching[-self.last:] if self.last and self.since is None else matching
+        return matching[-self.last :] if self.last and self.since is None else matching
 
     def records(self) -> list[dict]:
         """The records the table shows: those matching the filters, the last `last` of them."""
@@ -92,9 +108,8 @@ class TrailWidget:
             records = self._shown(matching)
             self.table.value = trail_table(records, title=self.title).html()
             following = "following new calls" if self.follow_box.value else "press Refresh for new calls"
-            scope = (f" (the last {len(records)} of {len(matching)})" if len(records) < len(matching) else "")
-            self.status.value = (f"<span role='status'>{len(records)} call(s) shown{scope}; "
-                                 f"{following}.</span>")
+            scope = f" (the last {len(records)} of {len(matching)})" if len(records) < len(matching) else ""
+            self.status.value = f"<span role='status'>{len(records)} call(s) shown{scope}; {following}.</span>"
             return len(records)
 
     def start_from_now(self) -> None:
@@ -132,9 +147,7 @@ class TrailWidget:
             bundle = bundle[0]
         bundle = dict(bundle or {})
         # A stable text form (the widget's own repr would hold the table's varying HTML).
-        bundle["text/plain"] = (
-            "Trail widget: Refresh, Follow live, Only simulated, Only failures, Start from now"
-        )
+        bundle["text/plain"] = "Trail widget: Refresh, Follow live, Only simulated, Only failures, Start from now"
         return bundle
 
     def __repr__(self) -> str:
