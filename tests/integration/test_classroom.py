@@ -1,4 +1,4 @@
-"""A class on one endpoint (issue 15): `serve --participants ... --class-dir DIR`.
+"""A class on one endpoint: `serve --participants ... --class-dir DIR`.
 
 An account and an issued administrator key per participant, env files 0600, keys kept
 across restarts, participants added without a restart, strangers refused as AWS refuses

@@ -1,4 +1,4 @@
-"""Issue B, point 1: key import (BYOK), in-process and over the endpoint."""
+"""Key import (BYOK), in-process and over the endpoint."""
 
 from __future__ import annotations
 

@@ -20,7 +20,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
-import tomllib
+
+try:  # Python 3.11 and newer
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10: the same parser, as a package (pytest depends on it there)
+    import tomli as tomllib
 from fidelity_support import ACCOUNT, REGION, ROOT
 
 from workshop_helpers import fidelity
