@@ -88,7 +88,9 @@ def iam_tags() -> list[dict[str, str]]:
 def tag_dict(items: list[dict] | None) -> dict[str, str]:
     """An AWS tag list as a dict: KMS's ``[{"TagKey": k, "TagValue": v}, ...]`` or EC2's,
     S3's and IAM's ``[{"Key": k, "Value": v}, ...]``."""
-    return {t.get("TagKey", t.get("Key")): t.get("TagValue", t.get("Value")) for t in items or []}
+    pairs = ((t.get("TagKey", t.get("Key")), t.get("TagValue", t.get("Value"))) for t in items or [])
+    # AWS always sends both fields; a tag without one could never make `is_ours` true
+    return {k: v for k, v in pairs if k is not None and v is not None}
 
 
 def is_ours(tags: dict[str, str]) -> bool:

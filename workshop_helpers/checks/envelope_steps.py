@@ -6,6 +6,8 @@ Checks that need KMS use the workshop's current connection (`connect()` first).
 
 from __future__ import annotations
 
+from typing import TypeGuard
+
 from .. import fixtures, names
 from ..display.expect import error_code
 from .result import CheckResult
@@ -19,7 +21,7 @@ def _kms():
     return require().client("kms")
 
 
-def _is_bytes(value) -> bool:
+def _is_bytes(value) -> TypeGuard[bytes | bytearray | memoryview]:
     return isinstance(value, (bytes, bytearray, memoryview))
 
 

@@ -55,7 +55,8 @@ class CliCommand(Rich):
         flat = self.text()
         if len(flat) <= width:
             return flat
-        head, options = [], []
+        head: list[str] = []
+        options: list[str] = []
         for arg in self.argv:
             if arg.startswith("--") or options:
                 if arg.startswith("--"):

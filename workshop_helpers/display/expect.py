@@ -70,13 +70,15 @@ class CaughtError(Rich):
         return f"Refused as expected: {where}{self.code}: {message}"
 
     def html(self) -> str:
-        if not self.caught:
+        # `_catch` sets the exception and its code together: both present, or neither
+        exception, code = self.exception, self.code
+        if exception is None or code is None:
             return f"<p>{esc(self.text())}</p>"
         rows = []
         if self.operation:
             rows.append(("Operation", self.operation))
-        rows.append(("Error code", self.code))
-        silent = "(the service sent no message)" if aws_error_code(self.exception) else "(no message)"
+        rows.append(("Error code", code))
+        silent = "(the service sent no message)" if aws_error_code(exception) else "(no message)"
         rows.append(("Message", self.message or silent))
         # Left-aligned (JupyterLab right-aligns table cells); the message wraps at its spaces,
         # and an ARN or id inside it only after a ':' or '/', never at its hyphens.

@@ -16,7 +16,7 @@ from .masking import mask
 SECRET_FIELDS = {"Plaintext"}  # never shown in full
 
 
-def shorten_blob(blob: bytes, keep: int = 8) -> str:
+def shorten_blob(blob: bytes | bytearray | memoryview, keep: int = 8) -> str:
     """The first `keep` base64 characters of `blob` and its length: "AQIDAHhk… (184 bytes)"."""
     text = base64.b64encode(bytes(blob)).decode("ascii")
     return f"{text[:keep]}… ({len(blob)} bytes)"

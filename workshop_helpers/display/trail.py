@@ -189,14 +189,13 @@ class TrailTable(Rich):
         body = []
         for row in self.rows():
             classes = " ".join(c for c, on in (("kw-sim", row["simulated"]), ("kw-fail", row["failed"])) if on)
+            pairs, detail_pairs = row["encryption context"], row["details"]
+            assert isinstance(pairs, dict) and isinstance(detail_pairs, list)  # what `rows` puts there
             context = (
-                "<br>".join(
-                    f"<code>{esc(k)}</code>=<code>{_html_value(str(v))}</code>"
-                    for k, v in row["encryption context"].items()
-                )
+                "<br>".join(f"<code>{esc(k)}</code>=<code>{_html_value(str(v))}</code>" for k, v in pairs.items())
                 or "<span aria-label='none'>–</span>"
             )
-            details = "<br>".join(f"{esc(k)}: <code>{_html_value(v)}</code>" for k, v in row["details"]) or "–"
+            details = "<br>".join(f"{esc(k)}: <code>{_html_value(v)}</code>" for k, v in detail_pairs) or "–"
             caller = "by " + esc(row["caller"])
             if row["simulated"]:
                 caller = "by <strong>SIMULATED</strong> " + esc(str(row["caller"]).replace(" (simulated)", ""))
@@ -233,8 +232,10 @@ class TrailTable(Rich):
             return f"{caption}: no KMS call recorded."
         lines = [f"{caption} ({len(self.records)} call{'s' if len(self.records) != 1 else ''}):"]
         for row in self.rows():
-            context = ", ".join(f"{k}={v}" for k, v in row["encryption context"].items()) or "-"
-            details = "; ".join(f"{k}: {v}" for k, v in row["details"])
+            pairs, detail_pairs = row["encryption context"], row["details"]
+            assert isinstance(pairs, dict) and isinstance(detail_pairs, list)  # what `rows` puts there
+            context = ", ".join(f"{k}={v}" for k, v in pairs.items()) or "-"
+            details = "; ".join(f"{k}: {v}" for k, v in detail_pairs)
             parts = [
                 f"{row['event']:<32}",
                 f"key={row['key'] or '-'}",
@@ -243,7 +244,7 @@ class TrailTable(Rich):
             if details:
                 parts.append(details)
             parts.append(f"by {row['caller']}")
-            parts.append(row["result"])
+            parts.append(str(row["result"]))
             lines.append("  " + " | ".join(parts))
         return "\n".join(lines)
 

@@ -86,7 +86,7 @@ def try_decrypt(kms, ciphertext_blob: bytes, pairs, *, describe=None) -> Playgro
         context = dict(pairs) if isinstance(pairs, dict) else context_from_pairs(pairs)
     except ValueError as exc:  # refused here: KMS was never asked
         return PlaygroundResult(False, {}, "InvalidInput", str(exc), sent=False)
-    kwargs = {"CiphertextBlob": ciphertext_blob}
+    kwargs: dict[str, bytes | dict[str, str]] = {"CiphertextBlob": ciphertext_blob}
     if context:
         kwargs["EncryptionContext"] = context
     try:

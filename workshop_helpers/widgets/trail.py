@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import threading
 import weakref
+from collections.abc import Callable
 
 from .. import audit
 from ..display.trail import trail_table
@@ -35,7 +36,7 @@ class TrailWidget:
         self.last = last
         self.title = title
         self._lock = threading.Lock()
-        self._unsubscribe = None
+        self._unsubscribe: Callable[[], None] | None = None
         auto = w.Layout(width="auto", margin="0 1em 0 0")
         self.refresh_button = w.Button(
             description="Refresh", icon="refresh", tooltip="Redraw the table from the trail now", layout=auto
