@@ -22,12 +22,8 @@ from .errors import WorkshopError
 
 __all__ = [
     "CIPHERS",
-    "KEY_ON_COMMAND_LINE",
     "NO_AUTHENTICATION",
-    "Mistake",
-    "OpensslCommand",
     "correct_command",
-    "mask",
     "mistaken_command",
     "original_mistake",
 ]

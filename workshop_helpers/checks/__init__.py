@@ -15,7 +15,6 @@ from .envelope_steps import (
     EXERCISE_03_MESSAGE,
     EXERCISE_07_CONTEXT,
     EXERCISE_07_MESSAGE,
-    REFUSALS,
     check_cleanup_quiz,
     check_data_key_exercise,
     check_direct_encryption,
@@ -25,17 +24,14 @@ from .envelope_steps import (
     check_refusals,
 )
 from .result import CheckResult
-from .sse_cse import EXERCISE_CONTEXT, SAMPLE_ANSWER, SAMPLE_RECORDS, check_calls_for_volume, check_decrypt_expecting
+from .sse_cse import SAMPLE_ANSWER, check_calls_for_volume, check_decrypt_expecting
 
 __all__ = [
     "EXERCISE_02_CONTEXT",
     "EXERCISE_03_MESSAGE",
     "EXERCISE_07_CONTEXT",
     "EXERCISE_07_MESSAGE",
-    "EXERCISE_CONTEXT",
-    "REFUSALS",
     "SAMPLE_ANSWER",
-    "SAMPLE_RECORDS",
     "CheckResult",
     "check_calls_for_volume",
     "check_cleanup_quiz",

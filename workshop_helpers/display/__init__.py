@@ -14,34 +14,26 @@ Helpers elsewhere return plain data; these functions turn it into HTML or SVG ob
 that render in Jupyter and print as plain text anywhere else.
 """
 
-from ._html import show
-from .aws_cli import CliCommand, aws_cli
-from .bytes_view import BytesView, byte_stats, compare_bytes, hexdump
-from .expect import CaughtError, error_code, expect_error
+from .aws_cli import aws_cli
+from .bytes_view import byte_stats, compare_bytes, hexdump
+from .expect import CaughtError, expect_error
 from .masking import mask, reveal
-from .svg import Diagram, direct_diagram, envelope_diagram, key_lifecycle_diagram
-from .tables import Table, response_rows, response_table, shorten_blob, table
+from .svg import direct_diagram, envelope_diagram, key_lifecycle_diagram
+from .tables import response_table, shorten_blob, table
 
 __all__ = [
-    "BytesView",
     "CaughtError",
-    "CliCommand",
-    "Diagram",
-    "Table",
     "aws_cli",
     "byte_stats",
     "compare_bytes",
     "direct_diagram",
     "envelope_diagram",
-    "error_code",
     "expect_error",
     "hexdump",
     "key_lifecycle_diagram",
     "mask",
-    "response_rows",
     "response_table",
     "reveal",
     "shorten_blob",
-    "show",
     "table",
 ]

@@ -175,4 +175,7 @@ def sdk_message_diagram(header=None, *, message_length: int | None = None, highl
     return Diagram(_svg(785, 360, title, desc, "".join(body), uid), title, desc)
 
 
-__all__ = ["EBS_STEPS", "ebs_diagram", "sdk_message_diagram"]
+__all__ = [
+    "ebs_diagram",
+    "sdk_message_diagram",
+]

@@ -262,4 +262,8 @@ def show_trail(records: Iterable[dict] | None = None, *, title: str | None = Non
     show(trail_table(records, title=title, **filters))
 
 
-__all__ = ["COLUMNS", "TrailTable", "VAR_CLASS", "show_trail", "trail_table"]
+__all__ = [
+    "TrailTable",
+    "show_trail",
+    "trail_table",
+]

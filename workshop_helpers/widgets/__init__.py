@@ -4,15 +4,10 @@
 - trail.py: notebook 05's live view of the audit trail
 """
 
-from .context_playground import ContextPlayground, PlaygroundResult, context_from_pairs, context_playground, try_decrypt
-from .trail import TrailWidget, follow_trail
+from .context_playground import context_playground
+from .trail import TrailWidget
 
 __all__ = [
-    "ContextPlayground",
-    "PlaygroundResult",
     "TrailWidget",
-    "context_from_pairs",
     "context_playground",
-    "follow_trail",
-    "try_decrypt",
 ]
