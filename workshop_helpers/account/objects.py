@@ -38,6 +38,7 @@ TABLES = ("object_bodies", "object_refs")
 
 
 def fake_key_class():
+    # deferred: moto's S3 models load on S3's first use (fidelity.load_service)
     from moto.s3.models import FakeKey
 
     return FakeKey

@@ -8,8 +8,11 @@ counts as a change: saving too often costs a millisecond, missing a change loses
 
 from __future__ import annotations
 
+import json
+import os
 from urllib.parse import parse_qs, urlsplit
 
+from ..fidelity import credentials, sts
 from .snapshot import SERVICES
 
 _READ_PREFIXES = ("Describe", "Get", "List", "Head", "Lookup")
@@ -36,8 +39,6 @@ def _claim(headers, url: str):
     """Whose credential the request carries (fidelity/credentials.py, the one reader), or
     None when it is malformed: such a request is refused at a class endpoint's door, and
     elsewhere runs as moto's default account would."""
-    from ..fidelity import credentials
-
     try:
         return credentials.read(headers, urlsplit(url).query, require_date=False)
     except credentials.Refused:
@@ -96,8 +97,6 @@ def classify(method: str, headers, url: str, body) -> tuple[str | None, str, boo
 
 
 def _kms_params(body) -> dict:
-    import json
-
     try:
         params = json.loads(body or b"{}")
     except (ValueError, TypeError, RecursionError):  # unreadable: KMS answers SerializationException
@@ -111,25 +110,23 @@ def accounts_of(service: str | None, headers, url: str, body) -> set[str]:
     for KMS also the accounts of the keys it names by ARN or ciphertext
     (fidelity/key_refs.py), and for STS the account of the role it assumes, where the
     session is made. Call with IAM current (Account.run does)."""
-    import os
-
     if os.environ.get("MOTO_ACCOUNT_ID"):
         return {os.environ["MOTO_ACCOUNT_ID"]}
     chosen = _header(headers, "x-moto-account-id")
     if not chosen:
         claim = _claim(headers, url)
         key = claim.access_key if claim is not None else None
+        # deferred: moto's IAM models load with the fidelity patches, not at start-up
         from moto.iam.models import get_account_id_from
 
         chosen = get_account_id_from(key or "AKIAEXAMPLE")
     found = {chosen}
     if service == "kms":
+        # deferred: key_refs imports moto's KMS models
         from ..fidelity import key_refs
 
         found |= key_refs.named_accounts(_kms_params(body), operation_of("POST", headers, url, body))
     elif service == "sts":
-        from ..fidelity import sts
-
         role_account = sts.role_account((_query_fields(url, body).get("RoleArn") or [""])[0])
         if role_account is not None:
             found.add(role_account)

@@ -28,6 +28,7 @@ import sys
 import threading
 from typing import Any
 
+from ..fidelity import load_service, service_loaded
 from . import objects
 
 SERVICES = ("kms", "iam", "sts", "s3", "ec2")
@@ -40,9 +41,8 @@ _LOCK_TYPES = (type(threading.Lock()), type(threading.RLock()))
 
 
 def _backend_dict(service: str):
+    # deferred: moto loads with the backend, not at start-up
     from moto.backends import get_backend
-
-    from ..fidelity import load_service
 
     load_service(service)  # EC2 and S3 load on first use: their internals are checked first
     return get_backend(service)  # type: ignore[call-overload]  # moto types it per literal name
@@ -51,8 +51,6 @@ def _backend_dict(service: str):
 def live_backends(service: str) -> dict[tuple[str, str], Any]:
     """{(account, region): backend} of the backends this process has created for `service`
     (none for a service not loaded yet: looking would load it, a second for EC2)."""
-    from ..fidelity import service_loaded
-
     if not service_loaded(service):
         return {}
     found = {}
@@ -63,6 +61,7 @@ def live_backends(service: str) -> dict[tuple[str, str], Any]:
 
 
 def _private_key_from_der(der: bytes):
+    # deferred: cryptography loads with moto, not at start-up
     from cryptography.hazmat.primitives import serialization
 
     return serialization.load_der_private_key(der, password=None)
@@ -126,9 +125,11 @@ class _Pickler(pickle.Pickler):
             return _blank, (type(obj),), dict(vars(obj)), None, None, _set_state
         if isinstance(obj, _LOCK_TYPES):
             return _new_lock, ("rlock" if isinstance(obj, _LOCK_TYPES[1]) else "lock",)
+        # deferred: cryptography loads with moto, not at start-up
         from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
         if isinstance(obj, (rsa.RSAPrivateKey, ec.EllipticCurvePrivateKey, ed25519.Ed25519PrivateKey)):
+            # deferred: cryptography loads with moto, not at start-up
             from cryptography.hazmat.primitives import serialization
 
             der = obj.private_bytes(

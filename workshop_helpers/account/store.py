@@ -38,8 +38,8 @@ import uuid
 from collections.abc import Iterator
 
 from ..errors import WorkshopError
-from . import objects
-from .location import make_private, private_file
+from . import objects, snapshot
+from .location import default_state_dir, make_private, private_file, state_dir
 
 # 3: S3 objects' bytes outside the snapshots; 2: one snapshot per service and account
 # (bytes inside); 1: one snapshot per service
@@ -73,8 +73,6 @@ def _statements(schema: str) -> list[str]:
 
 def reset_command(directory: pathlib.Path) -> str:
     """The reset command for `directory`, as the user would type it."""
-    from .location import default_state_dir, state_dir
-
     if directory == state_dir() or directory == default_state_dir():
         return RESET_HINT
     return f"{RESET_HINT} --state-dir {directory}"
@@ -217,8 +215,6 @@ class Store:
 
     def _bodies_out_of_snapshots(self, conn: sqlite3.Connection) -> str:
         """Format 2 -> 3: every S3 snapshot's object bytes moved to object_bodies."""
-        from . import snapshot
-
         for statement in _statements(objects.SCHEMA):
             conn.execute(statement)
         conn.execute("DELETE FROM meta WHERE key = 'moto'")  # format 2 recorded moto's version; 3 does not

@@ -19,16 +19,19 @@ from __future__ import annotations
 
 import contextlib
 import io
+import json
 import os
 import pathlib
+import shutil
 import threading
 from collections.abc import Callable
 from typing import Any
 
+from ..fidelity import load_service, service_loaded
 from . import requests, snapshot
 from .location import STATE_DIR_ENV, state_dir
 from .locks import LockFolder
-from .store import StateError, Store, unreadable
+from .store import DB_NAME, StateError, Store, unreadable
 
 _lock = threading.Lock()
 _current: Account | None = None
@@ -47,6 +50,7 @@ _touched = _Touched()
 def _record_accounts() -> None:
     """Note every account moto picks for a request, so that the accounts written after it
     are the ones it ran in, even where the prediction (requests.accounts_of) missed one."""
+    # deferred: moto loads with the backend, not at start-up
     from moto.core.responses import BaseResponse
 
     original = BaseResponse.get_current_account
@@ -152,8 +156,6 @@ class Account:
                 for service in snapshot.SERVICES:
                     snapshot.forget(service)
                 self._loaded, self._epoch = {}, epoch
-        from ..fidelity import service_loaded
-
         for (service, account), generation in generations.items():
             # a service not loaded yet (EC2) has its snapshots loaded before its first request
             if (accounts is None or account in accounts) and service_loaded(service):
@@ -185,8 +187,6 @@ class Account:
         None: any account, so every account is locked, refreshed and saved."""
         if service is None:
             return call()
-        from ..fidelity import load_service
-
         load_service(service)  # loaded on its first request (EC2, S3): refresh() then loads its snapshots
         chosen: list[str] | None = None
         if accounts is not None:
@@ -285,16 +285,12 @@ def reset_account(directory: str | os.PathLike | None = None) -> pathlib.Path | 
         return None
     if not path.exists():
         return path
-    from .store import DB_NAME
-
     try:
         account = _current if _current is not None and _current.directory == path.absolute() else Account(path)
         account.empty()
     except StateError:
         for name in (DB_NAME, DB_NAME + "-wal", DB_NAME + "-shm"):
             (path / name).unlink(missing_ok=True)
-    import shutil
-
     shutil.rmtree(path / "key-material", ignore_errors=True)  # the customer's copies go with the keys
     return path
 
@@ -308,6 +304,7 @@ def install_in_process() -> None:
     with _lock:
         if _patched:
             return
+        # deferred: moto loads with the backend, not at start-up
         from moto.core.botocore_stubber import BotocoreStubber
 
         original = BotocoreStubber.process_request
@@ -375,8 +372,6 @@ def wsgi(app, account: Account):
 
 
 def _state_error(start_response, message: str):
-    import json
-
     body = json.dumps({"__type": "KMSInternalException", "message": message}).encode()
     start_response(
         "500 Internal Server Error",
