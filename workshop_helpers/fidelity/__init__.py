@@ -76,6 +76,7 @@ def apply() -> None:
         if _applied:
             return
         check()
+        # deferred: the patches import moto; connect() needs them, importing the package does not
         from . import iam, keys, known_crashes, responses, safety_net
 
         keys.install()
@@ -123,6 +124,7 @@ def backend_exists(service: str, account_id: str, region: str) -> bool:
     without loading the service to find out."""
     if not service_loaded(service):
         return False
+    # deferred: moto loads with the backend, not at start-up
     from moto.backends import get_backend
 
     regions = dict.get(get_backend(service), account_id)  # dict.get: BackendDict would make one
@@ -130,6 +132,7 @@ def backend_exists(service: str, account_id: str, region: str) -> bool:
 
 
 def _load_services_on_first_use() -> None:
+    # deferred: moto loads with the backend, not at start-up
     import moto.backends
 
     original = moto.backends.get_backend

@@ -423,6 +423,7 @@ def canonical_path(path: str, service: str) -> str:
     """S3 signs the path as sent; every other service its normalized, encoded form."""
     if service == "s3":
         return path
+    # deferred: botocore loads with boto3, not at start-up
     from botocore.utils import normalize_url_path
 
     return quote(normalize_url_path(path), safe="/~")
@@ -448,9 +449,10 @@ def payload_hash(claim: Claim, headers, body: bytes) -> str:
 
 def signature_of(claim: Claim, secret: str, method: str, path: str, query: str, headers, body: bytes) -> str:
     """The signature `secret` makes over the request, as botocore's SigV4 signer makes it."""
+    # deferred: botocore loads with boto3, not at start-up
     from botocore.auth import SigV4Auth
-    from botocore.awsrequest import AWSRequest
-    from botocore.credentials import Credentials
+    from botocore.awsrequest import AWSRequest  # deferred: as above
+    from botocore.credentials import Credentials  # deferred: as above
 
     canonical_headers = "".join(f"{name}:{_trimall(_get(headers, name) or '')}\n" for name in claim.signed_headers)
     canonical = "\n".join(
@@ -638,6 +640,7 @@ def make_moto_read_the_verified_claim() -> None:
     global _moto_reads_claim
     if _moto_reads_claim:
         return
+    # deferred: moto loads with the backend, not at start-up
     from moto.core.responses import BaseResponse
 
     original = BaseResponse.get_access_key

@@ -20,7 +20,10 @@ from __future__ import annotations
 
 from urllib.parse import urlparse
 
-from . import credentials, kms_authorization, principals, validation
+from moto.core.authorization import ActionAuthenticatorMixin
+from moto.core.exceptions import InvalidClientTokenIdError, SignatureDoesNotMatchError, _RESTError
+
+from . import credentials, kms_authorization, principals, sts, validation
 from .exceptions import ExpiredTokenException, InvalidSignatureException, KmsError, UnrecognizedClientException
 
 # STS serves these unsigned on AWS; every other operation needs a signed caller.
@@ -37,8 +40,6 @@ _EXPIRED = "The security token included in the request is expired"
 def _expired_error(is_kms: bool):
     if is_kms:
         return ExpiredTokenException(_EXPIRED)
-    from moto.core.exceptions import _RESTError
-
     error = _RESTError("ExpiredToken", _EXPIRED)
     error.code = 400
     return error
@@ -47,8 +48,6 @@ def _expired_error(is_kms: bool):
 def _invalid_key_error(is_kms: bool):
     if is_kms:
         return UnrecognizedClientException("The security token included in the request is invalid.")
-    from moto.core.exceptions import InvalidClientTokenIdError
-
     return InvalidClientTokenIdError()
 
 
@@ -69,8 +68,6 @@ def _moto_iam_request(self, iam_request_cls, account_id: str):
 
 
 def _authenticate(self, iam_request_cls, is_kms: bool, account_id: str):
-    from moto.core.exceptions import InvalidClientTokenIdError, SignatureDoesNotMatchError
-
     try:
         iam_request = _moto_iam_request(self, iam_request_cls, account_id)
         iam_request.check_signature()
@@ -107,6 +104,7 @@ def _verified_iam_request(self, iam_request_cls, account_id: str, claim: credent
 def _authorize_verified(self, iam_request_cls, resource: str, claim: credentials.Claim) -> None:
     """A class endpoint's request. The caller is the key whose signature the gate verified
     (credentials.py), never a second reading of the headers; no key acts as the root."""
+    # deferred: moto's IAM models load in apply(), not on import
     from moto.iam.models import get_account_id_from
 
     is_kms = self.service_name == "kms"
@@ -115,8 +113,6 @@ def _authorize_verified(self, iam_request_cls, resource: str, claim: credentials
             return
         if is_kms:
             raise MissingAuthenticationTokenException("Missing Authentication Token")
-        from moto.core.exceptions import _RESTError
-
         error = _RESTError("MissingAuthenticationToken", "Request is missing Authentication Token")
         error.code = 403
         raise error
@@ -139,8 +135,6 @@ def authenticate_and_authorize(self, iam_request_cls: type, resource: str = "*")
 
     A KMS request is also checked against the API's constraints (validation.py) once it is
     authenticated and before it is authorized, as AWS does."""
-    from moto.core.authorization import ActionAuthenticatorMixin
-
     if self.headers.get("X-Amz-Target") in ActionAuthenticatorMixin.PUBLIC_OPERATIONS:
         return
     claim = credentials.verified()
@@ -155,6 +149,7 @@ def authenticate_and_authorize(self, iam_request_cls: type, resource: str = "*")
     # The principal is looked up in the account that issued the key: the request may run
     # in another account's backend (a class endpoint's cross-account KMS call, moto's
     # account header), where it is authorized as that caller, as on AWS.
+    # deferred: moto's IAM models load in apply(), not on import
     from moto.iam.models import get_account_id_from
 
     access_key = self.get_access_key()
@@ -177,9 +172,5 @@ def authenticate_and_authorize(self, iam_request_cls: type, resource: str = "*")
 
 
 def install() -> None:
-    from moto.core.authorization import ActionAuthenticatorMixin
-
-    from . import sts
-
     ActionAuthenticatorMixin._authenticate_and_authorize_action = authenticate_and_authorize
     sts.install()  # AssumeRole's trust and identity checks, in the role's own account

@@ -362,6 +362,7 @@ _URL = "https://kms.eu-west-1.amazonaws.com/"
 
 
 def _assumed_role(cls):
+    # deferred: moto loads with the backend, not at start-up
     from moto.iam.models import AccessKey
 
     key = AccessKey(None, "ASIA", _ACCOUNT_ID)
@@ -369,6 +370,7 @@ def _assumed_role(cls):
 
 
 def _request_signer(cls):
+    # deferred: botocore loads with boto3, not at start-up
     from botocore.hooks import HierarchicalEmitter
 
     return cls("kms", _REGION, "kms", "v4", None, HierarchicalEmitter())

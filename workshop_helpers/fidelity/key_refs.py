@@ -112,6 +112,7 @@ def named_accounts(params: dict, action: str) -> set[str]:
 
 def _backend(account_id: str, region: str) -> Any:
     """The KMS backend of an account moto already has, else None (looking must not create one)."""
+    # deferred: moto's KMS models load in apply(), not on import
     from moto.kms.models import kms_backends
 
     regions = dict.get(kms_backends, account_id)

@@ -469,6 +469,7 @@ BACKEND_METHODS = {
 
 
 def install() -> None:
+    # deferred: moto's KMS models load in apply(), not on import
     from moto.kms import models
 
     for name, function in BACKEND_METHODS.items():

@@ -47,8 +47,9 @@ def _key_id_or_arn_only(original):
 
 
 def install() -> None:
+    # deferred: moto's KMS models load in apply(), not on import
     from moto.kms.models import KmsBackend
-    from moto.kms.responses import KmsResponse
+    from moto.kms.responses import KmsResponse  # deferred: likewise
 
     KmsBackend.describe_key = _describe_key(KmsBackend.describe_key)
     KmsBackend.replicate_key = _replicate_key(KmsBackend.replicate_key)

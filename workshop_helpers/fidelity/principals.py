@@ -36,12 +36,14 @@ class Principal:
 
 
 def _iam(account_id: str, partition: str):
+    # deferred: moto loads with the backend, not at start-up
     from moto.iam.models import iam_backends
 
     return iam_backends[account_id][partition]
 
 
 def _sts(account_id: str, partition: str):
+    # deferred: moto loads with the backend, not at start-up
     from moto.sts.models import sts_backends
 
     return sts_backends[account_id][partition]
@@ -49,6 +51,7 @@ def _sts(account_id: str, partition: str):
 
 def _not_found() -> tuple[type[Exception], ...]:
     """moto IAM's errors for a user or role that does not exist (any other error is a bug)."""
+    # deferred: moto loads with the backend, not at start-up
     from moto.iam.exceptions import NoSuchEntity, NotFoundException
 
     return NoSuchEntity, NotFoundException

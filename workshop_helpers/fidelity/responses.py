@@ -537,6 +537,7 @@ RESPONSE_METHODS = {
 
 
 def install() -> None:
+    # deferred: moto's KMS responses load in apply(), not on import
     from moto.kms.responses import KmsResponse
 
     for name, function in RESPONSE_METHODS.items():

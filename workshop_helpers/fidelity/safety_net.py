@@ -22,7 +22,10 @@ from __future__ import annotations
 import json
 import logging
 import uuid
+import xml.parsers.expat
 from xml.sax.saxutils import escape
+
+from moto.core.utils import convert_to_flask_response
 
 from .exceptions import KmsError, KMSInternalException
 
@@ -104,8 +107,6 @@ def _service_of_callback(callback) -> str:
 
 
 def _well_formed_xml(body: bytes) -> bool:
-    import xml.parsers.expat
-
     parser = xml.parsers.expat.ParserCreate()
     try:
         parser.Parse(body, True)
@@ -160,16 +161,15 @@ def bad_input_answer(service: str, target: str, body: bytes, exc: BaseException)
 def _guard_flask_responses() -> None:
     """Every request moto's server answers goes through convert_to_flask_response: an
     exception there (Flask would answer 500) becomes the service's bad-input error."""
-    from moto.core.utils import convert_to_flask_response
-
     original = convert_to_flask_response.__call__
 
     def __call__(self, args=None, **kwargs):
         try:
             return original(self, args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - the net: no request is a server error
+            # deferred: flask loads only with the endpoint's server
             from flask import Response
-            from flask import request as flask_request
+            from flask import request as flask_request  # deferred: as above
 
             service = _service_of_callback(self.callback)
             body = flask_request.get_data(cache=True) or b""
@@ -186,6 +186,7 @@ def _guard_flask_responses() -> None:
 
 
 def install() -> None:
+    # deferred: moto's KMS responses load in apply(), not on import
     from moto.kms.responses import KmsResponse
 
     original = KmsResponse._dispatch

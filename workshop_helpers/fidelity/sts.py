@@ -47,6 +47,7 @@ _ROLE_ARN = re.compile(r"^arn:(aws[a-z-]*):iam::(\d{12}):role/.+$")
 
 
 def _access_denied(caller_arn: str, role_arn: str):
+    # deferred: moto loads with the backend, not at start-up
     from moto.core.exceptions import _RESTError
 
     error = _RESTError(
@@ -57,6 +58,7 @@ def _access_denied(caller_arn: str, role_arn: str):
 
 
 def _invalid_identity_token(message: str):
+    # deferred: moto loads with the backend, not at start-up
     from moto.core.exceptions import _RESTError
 
     return _RESTError("InvalidIdentityToken", message)  # HTTP 400, as STS sends it
@@ -65,6 +67,7 @@ def _invalid_identity_token(message: str):
 def _iam_of(account_id: str, partition: str) -> Any | None:
     """The IAM backend of an account moto already has, else None (an account nobody has
     used has no roles, and looking it up must not create it)."""
+    # deferred: moto loads with the backend, not at start-up
     from moto.iam.models import iam_backends
 
     regions = dict.get(iam_backends, account_id)
@@ -89,6 +92,7 @@ def find_role(role_arn: str | None) -> Any | None:
     iam = _iam_of(match.group(2), match.group(1))
     if iam is None:
         return None
+    # deferred: moto loads with the backend, not at start-up
     from moto.iam.exceptions import NotFoundException
 
     try:
@@ -115,6 +119,7 @@ def caller_of(response: Any) -> Caller:
     verified (credentials.verified(); unsigned, no one: the account's root), elsewhere the
     key of its Authorization header (its signature was checked by iam.py), and without
     one the account's root."""
+    # deferred: moto loads with the backend, not at start-up
     from moto.iam.models import get_account_id_from
 
     claim = credentials.verified()
@@ -263,8 +268,9 @@ def _leaves_sts_decisions_here(original):
 
 
 def install() -> None:
+    # deferred: moto loads with the backend, not at start-up
     from moto.iam.access_control import IAMRequestBase
-    from moto.sts.responses import TokenResponse
+    from moto.sts.responses import TokenResponse  # deferred: as above
 
     TokenResponse.assume_role = _checked_assume_role(TokenResponse.assume_role)  # type: ignore[method-assign]
     TokenResponse.assume_role_with_web_identity = _refusing(refuse_web_identity)  # type: ignore[method-assign]

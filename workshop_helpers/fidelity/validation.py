@@ -27,6 +27,8 @@ import json
 import re
 from typing import Any
 
+from moto.core.utils import get_service_model
+
 from .exceptions import ValidationException
 
 
@@ -34,8 +36,6 @@ from .exceptions import ValidationException
 def _service_model():
     # moto's own copy (it parses KMS's model for every KMS request anyway): a second
     # botocore session would parse the same file again, at every kernel's first KMS call
-    from moto.core.utils import get_service_model
-
     return get_service_model("kms")
 
 
