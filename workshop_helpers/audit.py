@@ -31,6 +31,8 @@ import contextlib
 import contextvars
 import copy
 import datetime as _dt
+import os
+import sys
 import threading
 import time
 import uuid
@@ -174,9 +176,6 @@ def _account():
 
 def _origin() -> str:
     """Which notebook (or program) made a call: JupyterLab tells a kernel its notebook."""
-    import os
-    import sys
-
     session = os.environ.get("JPY_SESSION_NAME", "").strip()
     name = os.path.basename(session) if session else os.path.basename(sys.argv[0] or "python") or "python"
     return f"{name} (pid {os.getpid()})"
@@ -545,6 +544,7 @@ def _sanitize(value, shape):
 
 def mask_access_key(key: str | None) -> str | None:
     """An access key id as the workshop shows secrets: its ends only ("AKIA…MNOP")."""
+    # deferred: display's package imports every view, which connect() does without
     from .display.masking import mask
 
     return mask(key, compact=True) if key else None

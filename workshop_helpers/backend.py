@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
 
-from . import hooks
-from .errors import BackendError
+from . import audit, hooks, ipython_errors
+from .errors import BackendError, aws_error_code, aws_error_message
 
 BACKENDS = ("moto", "endpoint", "aws")
 DEFAULT_REGION = "eu-west-1"
@@ -64,6 +64,7 @@ _moto_mock: Any = None
 
 def client_config():
     """The botocore Config every workshop client gets."""
+    # deferred: botocore loads with boto3 at connect(), not on import
     from botocore.config import Config
 
     return Config(
@@ -99,6 +100,7 @@ class Workshop:
         if self.endpoint_url:
             kwargs["endpoint_url"] = self.endpoint_url
         if credentials is not None:
+            # deferred: boto3 takes ~0.1 s to import; it loads at connect(), not on import
             import boto3
 
             session = boto3.Session(
@@ -127,16 +129,12 @@ class Workshop:
         Elsewhere: the calls of this process since connect(). `since` takes a
         `trail_mark()`, a datetime or an ISO time; see `audit.records`.
         """
-        from . import audit
-
         return audit.records(
             event_name=event_name, since=since, simulated=simulated, errors_only=errors_only, last=last, here=here
         )
 
     def trail_mark(self) -> int:
         """A point in the trail: `trail(since=mark)` then shows only later calls."""
-        from . import audit
-
         return audit.mark()
 
     @property
@@ -189,6 +187,7 @@ class Workshop:
         return "Workshop(" + ", ".join(parts) + ")"
 
     def _repr_html_(self) -> str:
+        # deferred: display's package imports every view, which connect() does without
         from .display.tables import table
 
         note = {
@@ -249,11 +248,7 @@ def connect(backend: str | None = None, *, region: str | None = None) -> Worksho
             _active = _connect_endpoint(choose_region(region) or DEFAULT_REGION)
         else:
             _active = _connect_aws(region)
-        from . import audit
-
         audit.start(_active)  # record every KMS call from here on (idempotent)
-        from . import ipython_errors
-
         ipython_errors.install()  # in IPython only: AWS errors as one readable line
         return _active
 
@@ -287,6 +282,7 @@ def _use_test_credentials(
     # Fewer retries for clients we do not build ourselves.
     os.environ["AWS_MAX_ATTEMPTS"] = str(MAX_ATTEMPTS)
     os.environ["AWS_RETRY_MODE"] = "standard"
+    # deferred: boto3 takes ~0.1 s to import; it loads at connect(), not on import
     import boto3
 
     boto3.DEFAULT_SESSION = None  # rebuilt lazily from the environment above
@@ -299,18 +295,22 @@ def _connect_moto(region: str) -> Workshop:
             del os.environ[name]
     _use_test_credentials(region)
     hooks.install()
+    # deferred: only the moto backend needs the simulation layer (fidelity and account: ~50 ms)
     from . import fidelity
 
     fidelity.apply()
+    # deferred: only the moto backend needs the simulation layer (fidelity and account: ~50 ms)
     from . import account
 
     state = account.open_account()  # the user's account on disk (None: this process only)
     account.install_in_process()
     if _moto_mock is None:
+        # deferred: moto takes ~0.3 s to import; only the moto backend needs it
         from moto import mock_aws
 
         _moto_mock = mock_aws()
         _moto_mock.start()  # start() resets moto's state: it happens once per process
+    # deferred: boto3 takes ~0.1 s to import; it loads at connect(), not on import
     import boto3
 
     session = boto3.Session(
@@ -366,6 +366,7 @@ def _connect_endpoint(region: str) -> Workshop:
     # Clients made by third-party libraries follow the endpoint too.
     os.environ["AWS_ENDPOINT_URL"] = url
     hooks.install()
+    # deferred: boto3 takes ~0.1 s to import; it loads at connect(), not on import
     import boto3
 
     session = boto3.Session(
@@ -406,8 +407,9 @@ def aws_session(region: str | None = None):
     Region: the argument, else AWS_REGION / AWS_DEFAULT_REGION, else the profile's own
     region, else eu-west-1.
     """
+    # deferred: boto3 takes ~0.1 s to import; it loads at connect(), not on import
     import boto3
-    from botocore.exceptions import BotoCoreError
+    from botocore.exceptions import BotoCoreError  # deferred: botocore loads with boto3 at connect(), not on import
 
     try:
         session = boto3.Session(region_name=choose_region(region))
@@ -421,6 +423,7 @@ def aws_session(region: str | None = None):
 
 def _caller_identity(ws: Workshop, what: str) -> dict:
     """STS GetCallerIdentity, with every failure turned into one sentence."""
+    # deferred: botocore loads with boto3 at connect(), not on import
     from botocore.exceptions import (
         BotoCoreError,
         ClientError,
@@ -428,8 +431,6 @@ def _caller_identity(ws: Workshop, what: str) -> dict:
         NoCredentialsError,
         PartialCredentialsError,
     )
-
-    from .errors import aws_error_code, aws_error_message
 
     try:
         return ws.client("sts").get_caller_identity()

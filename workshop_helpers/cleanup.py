@@ -22,7 +22,9 @@ import shutil
 from dataclasses import dataclass, field
 
 from . import fixtures, names
+from .display.tables import table
 from .errors import aws_error_code
+from .fidelity import backend_exists
 
 DELETION_WINDOW_DAYS = 7
 
@@ -80,8 +82,6 @@ class CleanupReport:
     __repr__ = __str__
 
     def _repr_html_(self) -> str:
-        from .display.tables import table
-
         parts = [f"<p><strong>{self.summary()}</strong></p>"]
         if self.actions:
             parts.append(table(self.rows(), ("What", "Name", "Done"), "Removed or scheduled for deletion").html())
@@ -107,6 +107,7 @@ def _ec2_tag_filters() -> list[dict]:
 
 def _workshop_keys(ws, kms, report: CleanupReport) -> list[dict]:
     """Metadata of the workshop's customer managed keys."""
+    # deferred: botocore loads with boto3 at connect(), not on import
     from botocore.exceptions import ClientError
 
     found: dict[str, dict] = {}
@@ -136,6 +137,7 @@ def _workshop_keys(ws, kms, report: CleanupReport) -> list[dict]:
 
 
 def _clean_kms(ws, report: CleanupReport) -> None:
+    # deferred: botocore loads with boto3 at connect(), not on import
     from botocore.exceptions import ClientError
 
     kms = ws.client("kms")
@@ -191,12 +193,11 @@ def _moto_ec2_untouched(ws) -> bool:
     (seconds of loading images). An account on disk may hold another kernel's volumes."""
     if ws.backend != "moto" or ws.state_dir is not None:
         return False
-    from .fidelity import backend_exists
-
     return not backend_exists("ec2", ws.account_id, ws.region)
 
 
 def _clean_ec2(ws, report: CleanupReport) -> None:
+    # deferred: botocore loads with boto3 at connect(), not on import
     from botocore.exceptions import ClientError
 
     if _moto_ec2_untouched(ws):
@@ -245,6 +246,7 @@ def _clean_ec2(ws, report: CleanupReport) -> None:
 
 
 def _clean_s3(ws, report: CleanupReport) -> None:
+    # deferred: botocore loads with boto3 at connect(), not on import
     from botocore.exceptions import ClientError
 
     s3 = ws.client("s3")
@@ -283,6 +285,7 @@ def _clean_s3(ws, report: CleanupReport) -> None:
 
 
 def _clean_iam(ws, report: CleanupReport) -> None:
+    # deferred: botocore loads with boto3 at connect(), not on import
     from botocore.exceptions import ClientError
 
     iam = ws.client("iam")
@@ -382,6 +385,7 @@ def cleanup(ws, *, local_files: bool = True, dry_run: bool = False) -> CleanupRe
     Each part (KMS, EC2, S3, IAM, local files) runs even if an earlier one failed; failures
     are listed in `report.errors` rather than raised.
     """
+    # deferred: botocore loads with boto3 at connect(), not on import
     from botocore.exceptions import BotoCoreError, ClientError
 
     report = CleanupReport(ws.backend, dry_run=dry_run)

@@ -43,13 +43,18 @@ another kernel is unknown to this one (`volume()` says so).
 
 from __future__ import annotations
 
+import base64
 import datetime as _dt
+import json
 import os
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import audit, names
+from .account import records_store
+from .backend import active
+from .display.tables import table
 from .errors import WorkshopError
 
 BLOCK_SIZE = 4096
@@ -107,16 +112,12 @@ class SimulatedVolume:
     def _note(self) -> str:
         if self.simulated:
             return "Simulated: the workshop made EBS's KMS calls itself; the trail marks them SIMULATED."
-        from .backend import active
-
         override = active().endpoint_override() if active() is not None else None
         if override:  # "Real AWS" would be untrue: the requests went to another endpoint
             return f"AWS backend, endpoint overridden ({override}): EBS's KMS calls are whatever that endpoint made."
         return "Real AWS: EBS made its own KMS calls; see CloudTrail (minutes later)."
 
     def _repr_html_(self) -> str:
-        from .display.tables import table
-
         return table(self.metadata(), caption="EBS volume metadata", footnote=self._note()).html()
 
     def __repr__(self) -> str:
@@ -134,10 +135,6 @@ _RECORD_KIND = "ebs-volume"
 
 def _save(sim: SimulatedVolume) -> None:
     """Keep what EBS keeps with the volume (never the plaintext data key) with the account."""
-    import base64
-
-    from .account import records_store
-
     store = records_store()
     if store is None or not sim.simulated:
         return
@@ -159,10 +156,6 @@ def _save(sim: SimulatedVolume) -> None:
 
 
 def _kept_volumes() -> dict[str, SimulatedVolume]:
-    import base64
-
-    from .account import records_store
-
     store = records_store()
     if store is None:
         return {}
@@ -408,8 +401,6 @@ def after_detach_volume(ws, volume_id: str) -> SimulatedVolume:
 
 def forget(volume_id: str) -> None:
     """Drop the simulation's state for a deleted volume (cleanup calls this)."""
-    from .account import records_store
-
     with _lock:
         sim = _volumes.pop(volume_id, None)
     store = records_store()
@@ -444,6 +435,7 @@ def _xts_key(sim: SimulatedVolume) -> bytes:
 
 
 def _cipher(sim: SimulatedVolume, index: int):
+    # deferred: cryptography's ciphers load with moto, not on import
     from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
     return Cipher(algorithms.AES(_xts_key(sim)), modes.XTS(index.to_bytes(16, "little")))
@@ -499,8 +491,6 @@ def cloudtrail_events(ws, volume_id: str, *, minutes: int = 60, max_events: int 
     CloudTrail typically shows an event some minutes after the call; an empty list right
     after creating the volume is normal.
     """
-    import json
-
     if simulation_active(ws):
         raise WorkshopError(
             "CloudTrail is not simulated on this backend: use ws.trail(), where the simulated EBS calls appear at once."

@@ -14,6 +14,9 @@ import socket
 import threading
 from collections.abc import Callable
 
+from . import account, fidelity
+from .errors import WorkshopError
+
 URL_VARIABLE = "KMS_WORKSHOP_ENDPOINT_URL"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 5000
@@ -27,7 +30,7 @@ def _url(host: str, port: int) -> str:
 
 def bind(host: str, port: int) -> socket.socket:
     """The endpoint's listening socket, or one clear line (WorkshopError) if it cannot be had."""
-    from .errors import WorkshopError
+    # deferred: serving imports waitress, which only the endpoint's server needs
     from .serving.server import listening_socket
 
     try:
@@ -50,11 +53,12 @@ def build_app(state, *, wrap_app: Callable | None = None, classroom=None) -> Cal
 
     The body limits sit outside the account's transaction, which reads the body, and
     inside the instructor routes, which answer before moto's rules apply."""
+    # deferred: moto's server app imports flask, which only the endpoint needs
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
-    from . import account
+    # deferred: serving imports waitress, which only the endpoint's server needs
     from .serving.access_log import log_requests
-    from .serving.limits import limit_request_bodies
+    from .serving.limits import limit_request_bodies  # deferred: as above
 
     app = DomainDispatcherApplication(create_backend_app)
     if classroom is not None:
@@ -91,7 +95,7 @@ def start_endpoint(
     already bound and listening (a worker process of `serve --workers`) instead of
     binding host:port. `stop()` lets the requests in progress finish, then returns.
     """
-    from . import account, fidelity
+    # deferred: serving imports waitress, which only the endpoint's server needs
     from .serving.server import HttpServer, ServerOptions
 
     fidelity.apply()

@@ -43,9 +43,11 @@ def install() -> None:
     with _lock:
         if _installed:
             return
+        # deferred: fidelity (~20 ms) loads at connect(), not with 'import workshop_helpers'
         from .fidelity import check_botocore
 
         check_botocore()  # a moved botocore internal: one line naming it, never a traceback later
+        # deferred: botocore loads with boto3 at connect(), not on import
         from botocore.handlers import BUILTIN_HANDLERS
 
         for event in EVENTS:

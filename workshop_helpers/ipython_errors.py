@@ -55,6 +55,7 @@ def _endpoint_of(exc: BaseException) -> str:
 
 def explain(exc: BaseException) -> str | None:
     """One line: what went wrong and what to do, for a botocore error; None for others."""
+    # deferred: botocore loads with boto3 at connect(), not on import
     from botocore import exceptions as bex
 
     if isinstance(exc, bex.ClientError):
@@ -128,12 +129,14 @@ def install(shell=None) -> bool:
         if "IPython" not in sys.modules:  # never import IPython in plain processes (CLI, tests)
             return False
         try:
+            # deferred: start-up (IPython only in a kernel)
             from IPython import get_ipython
         except ImportError:
             return False
         shell = get_ipython()
     if shell is None or not hasattr(shell, "set_custom_exc"):
         return False
+    # deferred: botocore loads with boto3 at connect(), not on import
     from botocore.exceptions import BotoCoreError, ClientError
 
     shell.set_custom_exc((ClientError, BotoCoreError), _handler)

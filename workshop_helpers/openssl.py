@@ -17,6 +17,7 @@ import os
 import shlex
 from dataclasses import dataclass
 
+from .display.explanation import explanation_html
 from .display.masking import mask
 from .errors import WorkshopError
 
@@ -163,8 +164,6 @@ class Mistake:
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
-        from .display.explanation import explanation_html
-
         return explanation_html(self.command, self.summary, self.reasons, self.fix)
 
 

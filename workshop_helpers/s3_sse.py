@@ -22,9 +22,11 @@ account on disk), so a GetObject in another kernel makes S3's Decrypt too.
 
 from __future__ import annotations
 
+import base64
 import threading
 
 from . import audit, names
+from .account import records_store
 from .errors import aws_error_code
 
 S3_SERVICE = "s3.amazonaws.com"
@@ -40,10 +42,6 @@ _RECORD_KIND = "s3-object"
 
 
 def _keep(bucket: str, key: str, kept: tuple[str, dict, bytes]) -> None:
-    import base64
-
-    from .account import records_store
-
     store = records_store()
     if store is not None:
         store.put_record(
@@ -54,10 +52,6 @@ def _keep(bucket: str, key: str, kept: tuple[str, dict, bytes]) -> None:
 
 
 def _kept(bucket: str, key: str) -> tuple[str, dict, bytes] | None:
-    import base64
-
-    from .account import records_store
-
     store = records_store()
     data = store.records(_RECORD_KIND).get(f"{bucket}/{key}") if store is not None else None
     return (data["key_arn"], dict(data["context"]), base64.b64decode(data["blob"])) if data else None
@@ -69,6 +63,7 @@ def simulation_active(ws) -> bool:
 
 def ensure_bucket(ws) -> str:
     """The workshop's bucket (names.bucket_name), created and tagged if missing."""
+    # deferred: botocore loads with boto3 at connect(), not on import
     from botocore.exceptions import ClientError
 
     s3 = ws.client("s3")
