@@ -11,6 +11,7 @@ import importlib
 import os
 import sys
 
+from ..errors import WorkshopError, aws_error_code, aws_error_message
 from .options import fail
 
 # command -> module of this package with HELP, configure(parser) and run(args) -> int
@@ -52,9 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     # the envelope code, a tenth of a second that `doctor` need not pay.
     named = {argv[0]: COMMANDS[argv[0]]} if argv and argv[0] in COMMANDS else COMMANDS
     args = build_parser(named).parse_args(argv)
+    # deferred: botocore loads with boto3 at connect(), not on import
     from botocore.exceptions import BotoCoreError, ClientError
-
-    from ..errors import WorkshopError, aws_error_code, aws_error_message
 
     try:
         return int(args._run(args) or 0)

@@ -16,6 +16,8 @@ import urllib.error
 import urllib.parse
 import urllib.request
 
+from ..errors import WorkshopError
+
 HELP = "manage a class on a running class endpoint (add a participant, show progress)"
 
 
@@ -34,8 +36,8 @@ def configure(parser) -> None:
 
 
 def _class(directory: str) -> dict:
+    # deferred: the classroom package imports moto (~0.3 s), which only 'class' and 'serve --class' need
     from ..classroom import files
-    from ..errors import WorkshopError
 
     path = pathlib.Path(directory).expanduser()
     data = files.load_class(path)
@@ -48,8 +50,8 @@ def _class(directory: str) -> dict:
 
 
 def _call(data: dict, method: str, route: str, body: dict | None = None) -> tuple[int, dict]:
+    # deferred: the classroom package imports moto (~0.3 s), which only 'class' and 'serve --class' need
     from ..classroom import PREFIX
-    from ..errors import WorkshopError
 
     encoded = urllib.parse.urlencode(body).encode() if body is not None else None
     request = urllib.request.Request(
@@ -74,6 +76,7 @@ def _call(data: dict, method: str, route: str, body: dict | None = None) -> tupl
 def run(args) -> int:
     data = _class(args.class_dir)
     if args.class_command == "url":
+        # deferred: the classroom package imports moto (~0.3 s), which only 'class' and 'serve --class' need
         from ..classroom import PREFIX
 
         print(f"{data.get('public_url') or data['url']}{PREFIX}?token={data['token']}")

@@ -7,6 +7,7 @@ and asks first, unless --yes.
 
 from __future__ import annotations
 
+from ..cleanup import cleanup
 from .options import add_backend_options, connect_from_args
 
 HELP = "remove or schedule for deletion everything the workshop created (keys: 7 days)"
@@ -20,8 +21,6 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from ..cleanup import cleanup
-
     ws = connect_from_args(args, refuse_moto="cleanup")
     print(f"backend {ws.backend}, account {ws.account_id}, region {ws.region}")
     local = not args.keep_local_files

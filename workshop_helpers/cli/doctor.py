@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from importlib import metadata
 
+from ..errors import WorkshopError
 from .options import add_backend_options, connect_from_args
 
 HELP = "check the backend, identity, package versions and that KMS answers"
@@ -41,8 +42,6 @@ def run(args) -> int:
     ws.client("kms").list_keys(Limit=1)  # errors become one line in __main__
     print("kms        answers")
     if missing:
-        from ..errors import WorkshopError
-
         raise WorkshopError(f"missing packages: {', '.join(missing)}; run `make install`.")
     print("ok")
     return 0

@@ -6,6 +6,9 @@ import argparse
 import os
 import sys
 
+from ..backend import choose_backend, connect
+from ..errors import BackendError, one_line
+
 
 def add_backend_options(parser: argparse.ArgumentParser) -> None:
     """--backend and --endpoint-url, defaulting to the environment like connect()."""
@@ -30,9 +33,8 @@ def connect_from_args(args, *, refuse_moto: str | None = None):
     creates the next would not see. (With the default, the account on disk, the command
     sees the same account as the notebooks.)
     """
+    # deferred: the account (~50 ms with the fidelity layer) matters only on the moto backend
     from ..account import state_dir
-    from ..backend import choose_backend, connect
-    from ..errors import BackendError
 
     if args.endpoint_url:
         os.environ["KMS_WORKSHOP_ENDPOINT_URL"] = args.endpoint_url
@@ -47,7 +49,5 @@ def connect_from_args(args, *, refuse_moto: str | None = None):
 
 
 def fail(message: str, code: int = 2) -> int:
-    from ..errors import one_line
-
     print(f"error: {one_line(message)}", file=sys.stderr)
     return code

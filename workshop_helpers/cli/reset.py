@@ -10,6 +10,9 @@ from __future__ import annotations
 
 import sys
 
+from ..account import reset_account, state_dir
+from ..errors import WorkshopError
+
 HELP = "empty the simulated account (moto backend and serve): every key, role, volume and bucket"
 
 
@@ -24,9 +27,6 @@ def configure(parser) -> None:
 
 
 def run(args) -> int:
-    from ..account import reset_account, state_dir
-    from ..errors import WorkshopError
-
     path = state_dir(args.state_dir)
     if path is None:
         raise WorkshopError(

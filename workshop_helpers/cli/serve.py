@@ -17,8 +17,14 @@ import sys
 import threading
 from collections.abc import Callable
 
+from .. import account, endpoint, fidelity
+from ..backend import DEFAULT_REGION
 from ..endpoint import DEFAULT_HOST, DEFAULT_PORT, LOOPBACK, URL_VARIABLE, start_endpoint
-from ..serving.server import DEFAULT_CONNECTION_LIMIT, DEFAULT_IDLE_TIMEOUT, DEFAULT_THREADS
+from ..errors import WorkshopError
+from ..serving import ServerOptions
+from ..serving.access_log import LOGGER
+from ..serving.server import DEFAULT_CONNECTION_LIMIT, DEFAULT_IDLE_TIMEOUT, DEFAULT_THREADS, quiet_waitress
+from ..serving.workers import Workers, inherited_socket
 
 HELP = "run a local KMS endpoint (moto made faithful) for KMS, IAM, STS, EC2 and S3"
 
@@ -119,9 +125,8 @@ def _say(line: str) -> None:
 
 
 def _classroom(args):
-    from ..backend import DEFAULT_REGION
+    # deferred: the classroom package imports moto (~0.3 s), which only 'serve --class' needs
     from ..classroom import ClassError, Classroom, RosterError, parse_names
-    from ..errors import WorkshopError
 
     if args.participants is None:
         if args.class_dir or args.public_url:
@@ -138,15 +143,10 @@ def _classroom(args):
 
 
 def _options(args):
-    from ..serving import ServerOptions
-
     return ServerOptions(idle_timeout=args.idle_timeout, connection_limit=args.connection_limit, threads=args.threads)
 
 
 def _configure_logs(verbose: bool) -> None:
-    from ..serving.access_log import LOGGER
-    from ..serving.server import quiet_waitress
-
     quiet_waitress(verbose)
     if verbose:
         log = logging.getLogger(LOGGER)
@@ -204,9 +204,6 @@ def _until_signal() -> tuple[threading.Event, Callable[[], None]]:
 
 def _run_worker(args, wrap_app: Callable | None) -> int:
     """One of `serve --workers N`'s processes: serve the inherited socket until SIGTERM."""
-    from .. import fidelity
-    from ..serving.workers import inherited_socket
-
     if args.record_data_keys:
         fidelity.start_recording(args.record_data_keys)
     # the handlers stay until the process ends: a second signal (Ctrl-C reaches the workers
@@ -240,10 +237,6 @@ def _run_worker(args, wrap_app: Callable | None) -> int:
 
 def _start_workers(args, classroom):
     """Bind, set the class up once, start the workers: (url, stop, wait)."""
-    from .. import account, endpoint, fidelity
-    from ..errors import WorkshopError
-    from ..serving.workers import Workers
-
     state = account.open_account("memory" if args.ephemeral else args.state_dir)
     if state is None:
         raise WorkshopError(
@@ -266,9 +259,6 @@ def _start_workers(args, classroom):
 
 
 def run(args, *, wrap_app: Callable | None = None) -> int:
-    from .. import account, fidelity
-    from ..errors import WorkshopError
-
     _configure_logs(args.verbose)
     if args.listen_fd is not None:
         return _run_worker(args, wrap_app)
