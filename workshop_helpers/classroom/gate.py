@@ -50,7 +50,7 @@ from collections.abc import Callable
 from xml.sax.saxutils import escape
 
 from ..account import requests
-from ..fidelity import credentials, key_refs
+from ..fidelity import credentials, key_refs, principals
 from . import roster
 
 RECORD = "kms_workshop.class.record"  # environ key: what the gate saw, for the progress
@@ -310,8 +310,9 @@ def issued_credentials(access_key: str) -> credentials.Issued | None:
     account_id = roster.issued(access_key)
     if account_id is None:
         return None
+    # deferred: moto's IAM models load with the backend, not on import
     from moto.iam.models import iam_backends
-    from moto.sts.models import sts_backends
+    from moto.sts.models import sts_backends  # deferred: moto's STS models load with the backend, not on import
 
     key = iam_backends[account_id][roster.PARTITION].access_keys.get(access_key)
     if key is None:
@@ -375,8 +376,6 @@ def cross_account(
 
 
 def _caller_arn(account_id: str, access_key: str) -> str:
-    from ..fidelity import principals
-
     principal = principals.identify(account_id, roster.PARTITION, access_key)
     return principal.arn if principal is not None else f"arn:aws:iam::{account_id}:root"
 

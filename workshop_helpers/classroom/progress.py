@@ -103,6 +103,7 @@ class Progress:
 
 
 def _kms_keys(account_id: str) -> list:
+    # deferred: moto's KMS models load with the backend, not on import
     from moto.kms.models import kms_backends
 
     regions = dict.get(kms_backends, account_id) or {}

@@ -16,6 +16,7 @@ import json
 import re
 from dataclasses import dataclass, field
 
+from ..account.snapshot import live_backends
 from ..errors import ClassError
 
 PARTICIPANT_TAG = "kms-workshop-participant"
@@ -62,8 +63,6 @@ def parse_names(text: str) -> list[str]:
 
 def _iam_accounts() -> dict:
     """{account id: IAM backend} of the accounts moto has created, without creating any."""
-    from ..account.snapshot import live_backends
-
     return {account: backend for (account, where), backend in live_backends("iam").items() if where == PARTITION}
 
 
@@ -118,6 +117,7 @@ def ensure(name: str, region: str = "us-east-1") -> tuple[Participant, bool]:
     existing = find(name)
     if existing is not None:
         return existing, False
+    # deferred: moto's IAM models load with the backend, not on import
     from moto.iam.models import iam_backends
 
     account_id = account_id_for(name)
