@@ -31,6 +31,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any, BinaryIO
 
+from ..backend import require
 from . import keys as _keys
 from . import message as _fmt
 from . import outputs as _outputs
@@ -119,8 +120,6 @@ Progress = Callable[[int, int], Any]
 def _kms(kms_client):
     if kms_client is not None:
         return kms_client
-    from ..backend import require
-
     return require().client("kms")
 
 

@@ -16,6 +16,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
 from .refusals import (
     ContextError,
     HeaderError,
@@ -491,8 +494,6 @@ def _check_public_key_entry(header: Header) -> None:
 
 def load_public_key(value: str):
     """The P-384 verification key from the context's base64 compressed point."""
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     try:
         point = base64.b64decode(value.encode("ascii"), validate=True)
         return ec.EllipticCurvePublicKey.from_encoded_point(ec.SECP384R1(), point)
@@ -502,8 +503,6 @@ def load_public_key(value: str):
 
 def encode_public_key(public_key) -> str:
     """A P-384 public key as the SDK stores it: the compressed point, base64."""
-    from cryptography.hazmat.primitives import serialization
-
     point = public_key.public_bytes(serialization.Encoding.X962, serialization.PublicFormat.CompressedPoint)
     return base64.b64encode(point).decode("ascii")
 
