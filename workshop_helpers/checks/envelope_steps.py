@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TypeGuard
 
 from .. import fixtures, names
+from ..backend import require
 from ..display.expect import error_code
 from .result import CheckResult
 from .result import hint as _hint
@@ -16,8 +17,6 @@ from .result import passed as _passed
 
 
 def _kms():
-    from ..backend import require
-
     return require().client("kms")
 
 
@@ -56,6 +55,7 @@ EXERCISE_02_CONTEXT = {"project": "workshop", "team": "blue"}
 
 def check_data_key_exercise(response) -> CheckResult:
     """Exercise 02: a 128-bit data key under alias/ImportedCMK, context project=workshop, team=blue."""
+    # deferred: botocore loads with boto3 at connect(), not on import
     from botocore.exceptions import ClientError
 
     if not isinstance(response, dict) or "CiphertextBlob" not in response:
@@ -99,8 +99,9 @@ EXERCISE_03_MESSAGE = b"attack at dawn"
 
 def check_hand_encryption(sealed, data_key) -> CheckResult:
     """Exercise 03: b'attack at dawn' sealed with AES-GCM under `data_key`, as nonce || ciphertext."""
+    # deferred: cryptography's compiled bindings load at first use, not on import
     from cryptography.exceptions import InvalidTag
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # deferred: as above
 
     if not _is_bytes(sealed):
         return _hint(
@@ -190,6 +191,7 @@ EXERCISE_07_MESSAGE = b"The answer is 42"
 def check_direct_encryption(blob) -> CheckResult:
     """Exercise 07: b'The answer is 42' encrypted directly under the ImportedCMK with the
     context project=kmsworkshop, purpose=exercise; pass the CiphertextBlob."""
+    # deferred: botocore loads with boto3 at connect(), not on import
     from botocore.exceptions import ClientError
 
     if isinstance(blob, dict):

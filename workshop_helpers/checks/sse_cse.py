@@ -107,8 +107,9 @@ def check_decrypt_expecting(decrypt_expecting, *, key_arn: str) -> CheckResult:
     pairs the SDK adds itself (keys starting with ``aws-crypto-``); otherwise it raises."""
     if decrypt_expecting is None or not callable(decrypt_expecting):
         return _hint("define a function decrypt_expecting(message, expected) and pass it in.")
+    # deferred: the AWS Encryption SDK takes a while to import; only notebook 06 needs it
     import aws_encryption_sdk
-    from aws_encryption_sdk.identifiers import CommitmentPolicy
+    from aws_encryption_sdk.identifiers import CommitmentPolicy  # deferred: as above
 
     client = aws_encryption_sdk.EncryptionSDKClient(commitment_policy=CommitmentPolicy.REQUIRE_ENCRYPT_REQUIRE_DECRYPT)
     provider = aws_encryption_sdk.StrictAwsKmsMasterKeyProvider(key_ids=[key_arn])
