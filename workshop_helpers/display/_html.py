@@ -40,6 +40,7 @@ def var_span(text: str) -> str:
 
 def in_ipython() -> bool:
     try:
+        # deferred: start-up (IPython only in a kernel)
         from IPython import get_ipython
     except ImportError:
         return False
@@ -50,6 +51,7 @@ def in_ipython() -> bool:
 def show(obj) -> None:
     """Display `obj` in a notebook, print its text form elsewhere."""
     if in_ipython():
+        # deferred: start-up (IPython only in a kernel)
         from IPython.display import display
 
         display(obj)

@@ -105,6 +105,7 @@ class ContextPlayground:
     """The widget and its state; `.widget` is what the notebook displays."""
 
     def __init__(self, kms, ciphertext_blob: bytes, pairs=(("project", "workshop"),), describe=None, max_rows: int = 4):
+        # deferred: start-up (ipywidgets only in a kernel)
         import ipywidgets as w
 
         self._w = w

@@ -30,6 +30,7 @@ class TrailWidget:
     def __init__(
         self, *, since: int | None = None, last: int | None = 20, follow: bool = False, title: str = "KMS calls (live)"
     ):
+        # deferred: start-up (ipywidgets only in a kernel)
         import ipywidgets as w
 
         self.since = since  # None: the whole trail (its last `last` calls)
