@@ -73,6 +73,7 @@ class _Request(HTTPRequestParser):
         self._keep_underscored_metadata(header_plus)
 
     def _keep_underscored_metadata(self, header_plus: bytes) -> None:
+        # deferred: moto (~0.3 s) loads when the endpoint's app is built, not with the server
         from moto.core.request import environ_key_for_header, should_preserve_original_header_name
 
         dashed = set(self.headers)
