@@ -407,6 +407,14 @@ VERIFIED_PAGES = {
     "https://docs.aws.amazon.com/encryption-sdk/latest/developer-guide/message-format.html",
     "https://docs.aws.amazon.com/encryption-sdk/latest/developer-guide/python.html",
     "https://docs.aws.amazon.com/encryption-sdk/latest/developer-guide/data-key-caching.html",
+    "https://docs.aws.amazon.com/kms/latest/APIReference/API_RotateKeyOnDemand.html",
+    "https://docs.aws.amazon.com/kms/latest/APIReference/API_ListKeyRotations.html",
+    "https://docs.aws.amazon.com/kms/latest/APIReference/API_ReEncrypt.html",
+    "https://docs.aws.amazon.com/kms/latest/APIReference/API_DeleteImportedKeyMaterial.html",
+    "https://docs.aws.amazon.com/kms/latest/APIReference/API_EnableKeyRotation.html",
+    "https://docs.aws.amazon.com/kms/latest/developerguide/list-rotations.html",
+    "https://docs.aws.amazon.com/kms/latest/developerguide/rotate-keys.html",
+    "https://docs.aws.amazon.com/kms/latest/developerguide/key-state.html",
 }
 LINK = re.compile(r"\]\(([^)]*)\)|(?<![(\w])(https?://\S+)")
 WORKSHOP = sorted(p.name for p in NOTEBOOKS.glob("[0-9][0-9]-*.ipynb"))
@@ -444,6 +452,7 @@ def test_each_lesson_links_what_it_taught():
         "05-server-side-encryption.ipynb": ["services-ebs", "UsingKMSEncryption"],
         "06-client-side-encryption.ipynb": ["message-format", "data-key-caching"],
         "07-direct-encryption.ipynb": ["API_Encrypt", "conditions-kms"],
+        "08-byok-rotation.ipynb": ["API_ImportKeyMaterial", "API_RotateKeyOnDemand", "API_ListKeyRotations"],
         "08-cleanup.ipynb": ["API_ScheduleKeyDeletion"],
     }
     for name, pages in wanted.items():

@@ -154,7 +154,49 @@ def test_07_solution(ws):
     assert_pass(checks.check_direct_encryption(solution("ex07_direct").solve(ws)))
 
 
-# --- 08 ----------------------------------------------------------------------------------
+# --- 08 (rotation) -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def rotated(ws):
+    """The ImportedCMK after one on-demand rotation, and a blob made before it."""
+    kms = ws.client("kms")
+    key_id = kms.describe_key(KeyId=names.key_alias())["KeyMetadata"]["KeyId"]
+    blob = kms.encrypt(KeyId=key_id, Plaintext=b"before", EncryptionContext={"purpose": "rotation"})["CiphertextBlob"]
+    first = kms.describe_key(KeyId=key_id)["KeyMetadata"]["CurrentKeyMaterialId"]
+    params = kms.get_parameters_for_import(
+        KeyId=key_id, WrappingAlgorithm="RSAES_OAEP_SHA_256", WrappingKeySpec="RSA_2048"
+    )
+    kms.import_key_material(
+        KeyId=key_id,
+        ImportToken=params["ImportToken"],
+        EncryptedKeyMaterial=fixtures.wrap_key_material(params["PublicKey"], os.urandom(32)),
+        ImportType="NEW_KEY_MATERIAL",
+        ExpirationModel="KEY_MATERIAL_DOES_NOT_EXPIRE",
+    )
+    kms.rotate_key_on_demand(KeyId=key_id)
+    return blob, first
+
+
+def test_08_rotation_wrong_answers(rotated):
+    blob, first = rotated
+    assert_hint(checks.check_material_of_blob(blob, None, None))
+    assert_hint(checks.check_material_of_blob(blob, "not an id", False))
+    assert_hint(checks.check_material_of_blob(blob, first, "no"))
+    assert_hint(checks.check_material_of_blob(blob, "0" * 64, False))
+    assert "compare" in checks.check_material_of_blob(blob, first, True).message  # the id right, the state wrong
+    assert_hint(checks.check_material_of_blob(b"garbage" * 10, first, False))
+    assert_hint(checks.check_material_of_blob(None, first, False))
+
+
+def test_08_rotation_solution(ws, rotated):
+    blob, first = rotated
+    answer = solution("ex08_material_of_blob").solve(ws, blob)
+    assert answer == (first, False)
+    assert_pass(checks.check_material_of_blob(blob, *answer))
+
+
+# --- 09 (cleanup) ------------------------------------------------------------------------
 
 
 def test_08_wrong_answers():
@@ -170,6 +212,14 @@ def test_08_solution(moto_workshop, monkeypatch):
 
 
 def test_every_solution_file_is_tested():
-    tested = {"ex01_key_origin", "ex02_data_key", "ex03_hand_encryption", "ex04_decrypt", "ex07_direct", "ex08_cleanup"}
+    tested = {
+        "ex01_key_origin",
+        "ex02_data_key",
+        "ex03_hand_encryption",
+        "ex04_decrypt",
+        "ex07_direct",
+        "ex08_cleanup",
+        "ex08_material_of_blob",
+    }
     mine = {p.stem for p in SOLUTIONS.glob("ex0[123478]_*.py")}
     assert mine == tested

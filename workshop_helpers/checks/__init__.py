@@ -8,6 +8,7 @@ and are tested against these checks.
 
 - envelope_steps.py: notebooks 01 to 04, 07 and 08
 - sse_cse.py: notebooks 05 (server-side) and 06 (client-side)
+- rotation.py: notebook 08 (rotating imported key material)
 """
 
 from .envelope_steps import (
@@ -24,6 +25,7 @@ from .envelope_steps import (
     check_refusals,
 )
 from .result import CheckResult
+from .rotation import check_material_of_blob
 from .sse_cse import SAMPLE_ANSWER, check_calls_for_volume, check_decrypt_expecting
 
 __all__ = [
@@ -40,6 +42,7 @@ __all__ = [
     "check_direct_encryption",
     "check_hand_encryption",
     "check_key_origin",
+    "check_material_of_blob",
     "check_recovered_secret",
     "check_refusals",
 ]
