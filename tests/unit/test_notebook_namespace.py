@@ -84,7 +84,9 @@ def names_used(sources: dict[str, str]) -> dict[str, set[str]]:
             elif isinstance(node, ast.Import):
                 for alias in node.names:
                     if alias.name.startswith("workshop_helpers"):
-                        modules[alias.asname or alias.name.split(".")[0]] = alias.name if alias.asname else "workshop_helpers"
+                        modules[alias.asname or alias.name.split(".")[0]] = (
+                            alias.name if alias.asname else "workshop_helpers"
+                        )
         for node in ast.walk(tree):
             if isinstance(node, ast.Attribute) and isinstance(node.value, ast.Name) and node.value.id in modules:
                 used[modules[node.value.id]].add(node.attr)
@@ -110,8 +112,10 @@ def _is_submodule(module: str, name: str) -> bool:
 
 def test_the_reader_sees_imports_and_attributes():
     used = names_used(
-        {"nb": "import workshop_helpers\nfrom workshop_helpers import fixtures\nfrom workshop_helpers.display import table\n"
-         "ws = workshop_helpers.connect()\nfixtures.ensure_imported_cmk(ws)\n"}
+        {
+            "nb": "import workshop_helpers\nfrom workshop_helpers import fixtures\nfrom workshop_helpers.display import table\n"
+            "ws = workshop_helpers.connect()\nfixtures.ensure_imported_cmk(ws)\n"
+        }
     )
     assert used["workshop_helpers"] == {"connect"}
     assert used["workshop_helpers.fixtures"] == {"ensure_imported_cmk"}
