@@ -22,6 +22,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from tool_venv import run_step
+
 try:
     import fcntl
 except ImportError:  # Windows: no lock; one build at a time there
@@ -60,17 +62,6 @@ def find_book_python() -> str | None:
     return str(python) if current and os.access(python, os.X_OK) else None
 
 
-def _run(argv: list[str], what: str) -> None:
-    """Run one set-up step; raise RuntimeError with the last line of its output if it fails."""
-    try:
-        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=900)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise RuntimeError(f"{what} failed: {exc}") from None
-    if done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if not line.startswith("WARNING")]
-        raise RuntimeError(f"{what} failed (exit {done.returncode}): {lines[-1] if lines else 'no message'}")
-
-
 def make_venv() -> str:
     """(Re)make the venv from the constraints file; return the installed Jupyter Book's version."""
     if sys.version_info < MIN_PYTHON:
@@ -78,8 +69,8 @@ def make_venv() -> str:
     if VENV.exists():
         shutil.rmtree(VENV)
     python = str(_python(VENV))
-    _run([sys.executable, "-m", "venv", str(VENV)], "python -m venv")
-    _run(
+    run_step([sys.executable, "-m", "venv", str(VENV)], "python -m venv")
+    run_step(
         [python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check", "-c", str(CONSTRAINTS), PACKAGE],
         f"pip install {PACKAGE}",
     )

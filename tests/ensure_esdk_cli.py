@@ -21,6 +21,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tool_venv import run_step
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV = ROOT / ".venv-esdk-cli"
 CONSTRAINTS = ROOT / "constraints-esdk-cli.txt"
@@ -66,23 +68,12 @@ def find_cli() -> str | None:
     return str(executable) if current and os.access(executable, os.X_OK) else None
 
 
-def _run(argv: list[str], what: str) -> None:
-    """Run one set-up step; raise RuntimeError with the last line of its output if it fails."""
-    try:
-        done = subprocess.run(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, timeout=900)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise RuntimeError(f"{what} failed: {exc}") from None
-    if done.returncode != 0:
-        lines = [line for line in done.stderr.strip().splitlines() if not line.startswith("WARNING")]
-        raise RuntimeError(f"{what} failed (exit {done.returncode}): {lines[-1] if lines else 'no message'}")
-
-
 def make_venv() -> str:
     """(Re)make the venv from the constraints file; return the CLI's --version line."""
     if VENV.exists():
         shutil.rmtree(VENV)
-    _run([sys.executable, "-m", "venv", str(VENV)], "python -m venv")
-    _run(
+    run_step([sys.executable, "-m", "venv", str(VENV)], "python -m venv")
+    run_step(
         [
             str(_python(VENV)),
             "-m",
