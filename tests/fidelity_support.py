@@ -157,3 +157,33 @@ def allow(actions, resource="*", condition: dict | None = None, effect: str = "A
     if condition:
         statement["Condition"] = condition
     return statement
+
+
+def sign_chunks(secret_key: str, timestamp: str, region: str, seed_signature: str, chunks: list[bytes]):
+    """An S3 body streamed in signed chunks (STREAMING-AWS4-HMAC-SHA256-PAYLOAD), signed here
+    from AWS's description, independently of the code under test: each chunk's signature
+    chains from the one before, starting at the request's own. Returns (body up to and
+    including the final zero-length chunk's header, without its closing CRLF, signing key,
+    credential scope, last signature), so a caller can close the body or add a trailer."""
+    import hashlib
+    import hmac
+
+    key = ("AWS4" + secret_key).encode()
+    for part in (timestamp[:8], region, "s3", "aws4_request"):
+        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
+    scope = f"{timestamp[:8]}/{region}/s3/aws4_request"
+    previous, body = seed_signature, b""
+    for chunk in [*chunks, b""]:
+        to_sign = "\n".join(
+            [
+                "AWS4-HMAC-SHA256-PAYLOAD",
+                timestamp,
+                scope,
+                previous,
+                hashlib.sha256(b"").hexdigest(),
+                hashlib.sha256(chunk).hexdigest(),
+            ]
+        )
+        previous = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
+        body += f"{len(chunk):x};chunk-signature={previous}\r\n".encode() + chunk + (b"\r\n" if chunk else b"")
+    return body, key, scope, previous

@@ -24,6 +24,7 @@ import pytest
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from fidelity_support import sign_chunks
 from test_classroom import REGION, Seat, start_class
 
 BOB_OBJECT = b"bob's private object"
@@ -408,8 +409,6 @@ def test_a_replayed_request_with_another_body_is_refused(world):
 def _streamed(endpoint: Endpoint, creds: Credentials, target: str, chunks: list[bytes]) -> tuple[dict, bytes]:
     """An upload as SDKs stream it over HTTP (STREAMING-AWS4-HMAC-SHA256-PAYLOAD): botocore
     signs the headers, each chunk is signed after the one before it (AWS's chunk signing)."""
-    import hashlib
-    import hmac
 
     total = sum(len(c) for c in chunks)
     request = AWSRequest(
@@ -426,25 +425,8 @@ def _streamed(endpoint: Endpoint, creds: Credentials, target: str, chunks: list[
     timestamp = request.context["timestamp"]
     headers = {k: (v.decode() if isinstance(v, bytes) else v) for k, v in request.headers.items()}
     previous = re.search(r"Signature=([0-9a-f]{64})", headers["Authorization"]).group(1)
-    key = ("AWS4" + creds.secret_key).encode()
-    for part in (timestamp[:8], REGION, "s3", "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    scope = f"{timestamp[:8]}/{REGION}/s3/aws4_request"
-    body = b""
-    for chunk in [*chunks, b""]:
-        to_sign = "\n".join(
-            [
-                "AWS4-HMAC-SHA256-PAYLOAD",
-                timestamp,
-                scope,
-                previous,
-                hashlib.sha256(b"").hexdigest(),
-                hashlib.sha256(chunk).hexdigest(),
-            ]
-        )
-        previous = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        body += f"{len(chunk):x};chunk-signature={previous}\r\n".encode() + chunk + b"\r\n"
-    return headers, body
+    body, _key, _scope, _last = sign_chunks(creds.secret_key, timestamp, REGION, previous, chunks)
+    return headers, body + b"\r\n"
 
 
 def test_a_streamed_upload_with_a_chunk_changed_is_refused(world, alice_bucket):

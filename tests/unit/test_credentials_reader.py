@@ -17,6 +17,7 @@ import pytest
 from botocore.auth import S3SigV4Auth, S3SigV4QueryAuth, SigV4Auth, SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
+from fidelity_support import sign_chunks
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -285,24 +286,7 @@ def _streamed(chunks: list[bytes], trailer: bytes | None = None) -> dict:
     sent = _sent(request)
     timestamp = request.context["timestamp"]
     previous = sent["headers"]["Authorization"].rsplit("Signature=", 1)[1]
-    key = ("AWS4" + ALICE.secret_key).encode()
-    for part in (timestamp[:8], "eu-west-1", "s3", "aws4_request"):
-        key = hmac.new(key, part.encode(), hashlib.sha256).digest()
-    scope = f"{timestamp[:8]}/eu-west-1/s3/aws4_request"
-    body = b""
-    for chunk in [*chunks, b""]:
-        to_sign = "\n".join(
-            [
-                "AWS4-HMAC-SHA256-PAYLOAD",
-                timestamp,
-                scope,
-                previous,
-                hashlib.sha256(b"").hexdigest(),
-                hashlib.sha256(chunk).hexdigest(),
-            ]
-        )
-        previous = hmac.new(key, to_sign.encode(), hashlib.sha256).hexdigest()
-        body += f"{len(chunk):x};chunk-signature={previous}\r\n".encode() + chunk + (b"\r\n" if chunk else b"")
+    body, key, scope, previous = sign_chunks(ALICE.secret_key, timestamp, "eu-west-1", previous, chunks)
     if trailer is None:
         body += b"\r\n"
     else:
